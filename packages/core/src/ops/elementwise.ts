@@ -1,0 +1,2 @@
+// Ops: elementwise (validation, shape logic, dispatch).
+export {};

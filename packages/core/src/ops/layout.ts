@@ -1,0 +1,2 @@
+// Ops: layout (validation, shape logic, dispatch).
+export {};

@@ -1,0 +1,2 @@
+// Ops: linalg (validation, shape logic, dispatch).
+export {};

@@ -1,0 +1,2 @@
+// Ops: reduce (validation, shape logic, dispatch).
+export {};

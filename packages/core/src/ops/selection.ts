@@ -1,0 +1,2 @@
+// Ops: selection (validation, shape logic, dispatch).
+export {};

@@ -1,0 +1,4 @@
+import type { ConformanceCase } from '../conformance.js';
+
+/** Conformance cases for the reduce kernels. */
+export const reduceCases: readonly ConformanceCase[] = [];
