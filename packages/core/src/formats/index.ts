@@ -1,1 +1,14 @@
-export {};
+export type { HostWeight, WeightInput } from './dense.js';
+export { denseByteSize } from './dense.js';
+export type { CsrEncoding } from './csr.js';
+export { csrByteSize, csrColumnIndexBytes, decodeCsr, encodeCsr, validateCsr } from './csr.js';
+export type { NmEncoding, NmPattern } from './nm.js';
+export { decodeNm, encodeNm, maxNonzerosPerGroup, nmByteSize, nmByteSizeFor, validateNm } from './nm.js';
+export type { BitmaskEncoding } from './bitmask.js';
+export { bitmaskByteSize, decodeBitmask, encodeBitmask, validateBitmask } from './bitmask.js';
+export type { SparseEncoding, SparseFormat, SparseFormatRequest } from './sparse.js';
+export { decodeSparse, encodeSparse, sparseByteSize } from './sparse.js';
+export type { NmByteEntry, SparseByteReport, SparseByteReportOptions, SparseFormatChoice } from './report.js';
+export { sparseByteReport } from './report.js';
+export type { RawDType, RawDTypeArrayMap, RawTensor, RawTensorSet, RawTensorSource } from './raw.js';
+export { sparseFormatOf, sparseFromRawTensors, sparseTensorNames, sparseToRawTensors } from './raw.js';
