@@ -23,6 +23,7 @@ export type { BoolTensor, Float32Tensor, Int32Tensor } from './tensor.js';
 export { dispose, keep, tidy } from './scope.js';
 export type { TidyResult } from './scope.js';
 export { Random } from './random.js';
+export * from './progress.js';
 export * from './ops/index.js';
 export * from './select/index.js';
 export * from './formats/index.js';
