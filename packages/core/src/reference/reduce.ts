@@ -140,8 +140,21 @@ function cumsum(x: TensorRef<TypedArray>, attrs: { axis: number; exclusive: bool
   const src = x.handle;
   const out = allocArray(x.dtype, src.length);
   const int = x.dtype === 'int32';
-  const running = new Float64Array(inner);
   const step = attrs.reverse ? -1 : 1;
+  if (inner === 1) {
+    // Contiguous lanes (the last axis): keep the running sum in a local.
+    for (let o = 0; o < outer; o++) {
+      let running = 0;
+      const first = o * n + (attrs.reverse ? n - 1 : 0);
+      for (let t = 0, i = first; t < n; t++, i += step) {
+        const after = int ? (running + src[i]) | 0 : running + src[i];
+        out[i] = attrs.exclusive ? running : after;
+        running = after;
+      }
+    }
+    return out;
+  }
+  const running = new Float64Array(inner);
   for (let o = 0; o < outer; o++) {
     running.fill(0);
     const base = o * n * inner;

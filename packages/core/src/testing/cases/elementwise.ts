@@ -275,7 +275,8 @@ function softmaxCases(): ConformanceCase[] {
     [[2, 3, 4], 0],
     [[0, 5], -1],
     [[5, 0], -1],
-    [[6, 257], -1, { min: -80, max: 80 }],
+    // Beyond float32 exp's overflow at ~88.7: only a max-subtracting softmax stays finite.
+    [[6, 257], -1, { min: -100, max: 300 }],
     [[8, 7], -1, { ties: true }],
     [[33, 9], -1, { specials: [-Infinity, -Infinity, -Infinity] }],
   ];
