@@ -50,7 +50,21 @@ export function sparseByteSize(enc: SparseEncoding): number {
 }
 
 /** Which compressed format {@link encodeSparse} produces (an N:M choice carries its pattern). */
-export type SparseFormatRequest = { format: 'csr' } | { format: 'bitmask' } | { format: 'nm'; pattern: NmPattern };
+export type SparseFormatRequest =
+  | {
+      /** CSR. */
+      format: 'csr';
+    }
+  | {
+      /** Bitmask plus values. */
+      format: 'bitmask';
+    }
+  | {
+      /** N:M. */
+      format: 'nm';
+      /** The N:M pattern the weight satisfies. */
+      pattern: NmPattern;
+    };
 
 /**
  * Encodes a weight in the requested format — e.g. the `best` choice of a

@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import type { Backend } from '../backend.js';
+import type { Kernels } from '../kernels.js';
+import { fromArray } from '../ops/creation.js';
+import { referenceBackend } from '../reference/index.js';
+import { tidy } from '../scope.js';
+import { ColumnNormAccumulator } from './column-norm.js';
+import { HessianAccumulator } from './hessian.js';
+
+/**
+ * A reference-backed backend that counts live storage handles (a multiset: the reference
+ * reshape may hand back its input's array), to catch leaks.
+ */
+function countingBackend(): { backend: Backend; live: () => number } {
+  const counts = new Map<unknown, number>();
+  const add = (h: unknown): void => void counts.set(h, (counts.get(h) ?? 0) + 1);
+  const kernels: Record<string, unknown> = {};
+  for (const [name, kernel] of Object.entries(referenceBackend.kernels)) {
+    kernels[name] = (...args: unknown[]) => {
+      const out = (kernel as (...a: unknown[]) => unknown).apply(referenceBackend.kernels, args);
+      for (const h of Array.isArray(out) ? out : [out]) add(h);
+      return out;
+    };
+  }
+  const backend = {
+    ...referenceBackend,
+    name: 'counting',
+    kernels: kernels as Partial<Kernels<unknown>>,
+    upload: (values, shape, dtype) => {
+      const h = referenceBackend.upload(values, shape, dtype);
+      add(h);
+      return h;
+    },
+    dispose: (h) => {
+      const c = counts.get(h) ?? 0;
+      if (c <= 1) counts.delete(h);
+      else counts.set(h, c - 1);
+    },
+  } as Backend;
+  return { backend, live: () => [...counts.values()].reduce((a, c) => a + c, 0) };
+}
+
+const accumulators = [
+  ['ColumnNormAccumulator', (d: number, accumulation: 'float32' | 'float64') => new ColumnNormAccumulator(d, { accumulation })],
+  ['HessianAccumulator', (d: number, accumulation: 'float32' | 'float64') => new HessianAccumulator(d, { accumulation })],
+] as const;
+
+describe('calibration accumulators and memory', () => {
+  for (const [name, make] of accumulators) {
+    for (const accumulation of ['float32', 'float64'] as const) {
+      it(`${name} (${accumulation}) survives callers' tidy scopes, disposes every intermediate, and refuses use after dispose`, () => {
+        const { backend, live } = countingBackend();
+        const x = fromArray(Float32Array.of(1, 2, 3, 4, 5, 6), [1, 3, 2], 'float32', { backend });
+        const gates = fromArray(Float32Array.of(1, 0.5, 0.25), [1, 3], 'float32', { backend });
+        const bad = fromArray(Float32Array.of(1, Number.NaN), [2], 'float32', { backend });
+        const acc = make(2, accumulation);
+        tidy(() => {
+          acc.update(x, { weights: gates });
+          acc.update(x);
+        });
+        const state = accumulation === 'float32' ? 1 : 0; // float64 state lives on the host
+        expect(live()).toBe(3 + state);
+        expect(() => acc.update(bad)).toThrow(expect.objectContaining({ code: 'NON_FINITE' }));
+        expect(live()).toBe(3 + state);
+        const value = acc.value();
+        expect(value.backend).toBe(backend);
+        expect(live()).toBe(4 + state);
+        value.dispose();
+        acc.dispose();
+        acc.dispose();
+        expect(live()).toBe(3);
+        expect(() => acc.update(x)).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+        expect(() => acc.value()).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+        expect(() => acc.reset()).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+      });
+    }
+  }
+
+  it('rejects a batch on another backend than the earlier ones', () => {
+    const { backend } = countingBackend();
+    const acc = new ColumnNormAccumulator(2);
+    acc.update(fromArray(Float32Array.of(1, 2), [2], 'float32'));
+    expect(() => acc.update(fromArray(Float32Array.of(1, 2), [2], 'float32', { backend }))).toThrow(
+      expect.objectContaining({ code: 'BACKEND_MISMATCH' }),
+    );
+    acc.reset();
+    acc.update(fromArray(Float32Array.of(1, 2), [2], 'float32', { backend }));
+    expect(acc.value().backend).toBe(backend);
+  });
+});
