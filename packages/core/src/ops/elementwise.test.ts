@@ -289,5 +289,6 @@ describe('softmax', () => {
     expectCode(() => ew.softmax(scalar(1)), 'OUT_OF_RANGE');
     expectCode(() => ew.softmax(f32([1, 2], [1, 2]), { axis: 2 }), 'OUT_OF_RANGE');
     expectCode(() => ew.logSoftmax(f32([1, 2], [1, 2]), { axis: -3 }), 'OUT_OF_RANGE');
+    expectCode(() => ew.softmax(f32([1, 2], [1, 2]), { axis: 0.5 }), 'INVALID_ARGUMENT');
   });
 });

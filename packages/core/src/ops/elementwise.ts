@@ -414,7 +414,11 @@ function softmaxOp(op: string, x: Tensor, options: SoftmaxOptions, log: boolean)
   if (x.rank === 0) {
     throw new PruneError('OUT_OF_RANGE', `${op}: x is a scalar and has no axis to normalise over; reshape it to [1] first`);
   }
-  const axis = normalizeAxis(options.axis ?? -1, x.rank);
+  const requested = options.axis ?? -1;
+  if (!Number.isInteger(requested)) {
+    throw new PruneError('INVALID_ARGUMENT', `${op}: axis must be an integer, got ${String(requested)}`);
+  }
+  const axis = normalizeAxis(requested, x.rank);
   return run('softmax', op, [x], (k, r) => k(r[0], { axis, log }), { shape: x.shape, dtype: 'float32' }) as Tensor<'float32'>;
 }
 
