@@ -15,6 +15,9 @@ export type JsonObject = Map<string, JsonValue>;
  */
 export const MAX_JSON_DEPTH = 64;
 
+/** A backslash or a raw control character: a string holding neither needs no decoding. */
+const SPECIAL_IN_STRING = /[\\\u0000-\u001f]/;
+
 /**
  * Parses `text` as strict JSON (RFC 8259) and, unlike `JSON.parse`, rejects what the
  * safetensors format forbids or what only an attacker would write: repeated keys in an
@@ -42,6 +45,15 @@ export function parseStrictJson(text: string, what: string, maxDepth = MAX_JSON_
   const parseString = (): string => {
     // pos is on the opening quote.
     pos++;
+    // Fast path: most strings have no escapes or control characters.
+    const close = text.indexOf('"', pos);
+    if (close >= 0) {
+      const plain = text.slice(pos, close);
+      if (!SPECIAL_IN_STRING.test(plain)) {
+        pos = close + 1;
+        return plain;
+      }
+    }
     let out = '';
     let start = pos;
     for (;;) {
