@@ -29,3 +29,4 @@ export * from './select/index.js';
 export * from './formats/index.js';
 export * from './calibration/index.js';
 export * from './safetensors/index.js';
+export type { BlockRunner, ModelAdapter, ModelBlock, PrunableKind, PrunableLayer } from './model/adapter.js';

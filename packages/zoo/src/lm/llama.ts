@@ -1,0 +1,269 @@
+import {
+  type Backend,
+  type BlockRunner,
+  type ModelAdapter,
+  type ModelBlock,
+  PruneError,
+  type SafetensorsSource,
+  type Tensor,
+  add,
+  clone,
+  concat,
+  dispose,
+  fromArray,
+  gather,
+  getBackend,
+  keep,
+  matmul,
+  mean,
+  mul,
+  neg,
+  readAsTensor,
+  reshape,
+  rsqrt,
+  silu,
+  slice,
+  softmax,
+  square,
+  tidy,
+  transpose,
+} from '@prune/core';
+import { type LlamaConfig, llamaBlockLinears } from './config.js';
+
+/** Options of {@link LlamaModel.fromSafetensors}. */
+export interface LlamaLoadOptions {
+  /**
+   * Backend the weights live on.
+   * @defaultValue the current backend
+   */
+  backend?: Backend;
+}
+
+/**
+ * A LLaMA-style decoder LM (RMSNorm, rotary multi-head attention, SwiGLU MLP) whose forward
+ * pass runs on `@prune/core` tensors, so it runs on every backend. Weights use LLaMA tensor
+ * names (`model.layers.0.self_attn.q_proj.weight`, …). The model is also a
+ * {@link ModelAdapter}: pruners read and write its linear weights and run it block by block.
+ */
+export class LlamaModel implements ModelAdapter {
+  /** Hyper-parameters. */
+  readonly config: LlamaConfig;
+  /** Backend holding the weights. */
+  readonly backend: Backend;
+  /** Description used in reports. */
+  readonly description: string;
+  readonly #weights = new Map<string, Tensor>();
+  readonly #cos: Tensor;
+  readonly #sin: Tensor;
+  readonly #mask: Tensor;
+
+  /**
+   * @param config - hyper-parameters
+   * @param weights - every tensor of the checkpoint by name (the model takes ownership)
+   * @param description - label for reports
+   * @param backend - backend of the weights
+   */
+  constructor(config: LlamaConfig, weights: Map<string, Tensor>, description: string, backend: Backend) {
+    this.config = config;
+    this.description = description;
+    this.backend = backend;
+    for (const [name, shape] of expectedShapes(config)) {
+      const w = weights.get(name);
+      if (!w) throw new PruneError('NOT_FOUND', `${description}: tensor "${name}" is missing from the checkpoint`);
+      if (w.shape.join() !== shape.join()) {
+        throw new PruneError('SHAPE_MISMATCH', `${description}: "${name}" has shape [${w.shape}] but the config implies [${shape}]`);
+      }
+      this.#weights.set(name, keep(w));
+    }
+    const { cos, sin } = ropeTables(config);
+    const t = config.max_position_embeddings;
+    const maskData = new Float32Array(t * t);
+    for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) maskData[i * t + j] = -Infinity;
+    this.#cos = keep(fromArray(cos, [t, cos.length / t], 'float32', { backend }));
+    this.#sin = keep(fromArray(sin, [t, sin.length / t], 'float32', { backend }));
+    this.#mask = keep(fromArray(maskData, [t, t], 'float32', { backend }));
+  }
+
+  /** Loads every tensor the config needs from a safetensors file or sharded checkpoint. */
+  static async fromSafetensors(config: LlamaConfig, source: SafetensorsSource, options: LlamaLoadOptions = {}): Promise<LlamaModel> {
+    const backend = options.backend ?? getBackend();
+    const weights = new Map<string, Tensor>();
+    try {
+      for (const [name] of expectedShapes(config)) {
+        if (!source.has(name)) throw new PruneError('NOT_FOUND', `${source.path}: tensor "${name}" is missing`);
+        weights.set(name, await readAsTensor(source, name, { dtype: 'float32', backend }));
+      }
+      for (const w of weights.values()) {
+        if (w.dataSync().some((v) => !Number.isFinite(v))) {
+          throw new PruneError('NON_FINITE', `${source.path}: a weight holds NaN or Infinity; the checkpoint is damaged`);
+        }
+      }
+      return new LlamaModel(config, weights, source.path, backend);
+    } catch (e) {
+      dispose([...weights.values()]);
+      throw e;
+    }
+  }
+
+  /** Blocks and their linear layers (the prunable weights). */
+  blocks(): readonly ModelBlock[] {
+    const { hidden_size: d, intermediate_size: f } = this.config;
+    return Array.from({ length: this.config.num_hidden_layers }, (_, i) => ({
+      name: `model.layers.${i}`,
+      layers: llamaBlockLinears(i).map((name) => ({
+        name,
+        kind: 'linear' as const,
+        shape: (name.endsWith('down_proj') ? [d, f] : name.includes('mlp') ? [f, d] : [d, d]) as [number, number],
+      })),
+    }));
+  }
+
+  /** A copy of the weight of linear `layer` (`[d_out, d_in]`). */
+  async readWeight(layer: string): Promise<Tensor> {
+    return clone(this.#weight(`${layer}.weight`));
+  }
+
+  /** Replaces the weight of linear `layer` with a copy of `weight`. */
+  async writeWeight(layer: string, weight: Tensor): Promise<void> {
+    const name = `${layer}.weight`;
+    const old = this.#weight(name);
+    if (weight.shape.join() !== old.shape.join()) {
+      throw new PruneError('SHAPE_MISMATCH', `writeWeight(${layer}): expected shape [${old.shape}], got [${weight.shape}]`);
+    }
+    const copy = keep(fromArray(weight.dataSync() as Float32Array, weight.shape, 'float32', { backend: this.backend }));
+    old.dispose();
+    this.#weights.set(name, copy);
+  }
+
+  /** Every weight by name (read-only view; the model owns them), e.g. for saving. */
+  weights(): ReadonlyMap<string, Tensor> {
+    return this.#weights;
+  }
+
+  /** Runs the model block by block for calibration. */
+  readonly runner: BlockRunner = {
+    embed: (ids) => this.embed(ids),
+    runBlock: (index, hidden, observe) => this.block(index, hidden, observe),
+  };
+
+  /** Token embeddings `[batch, seq, d]` of int32 `ids` `[seq]` or `[batch, seq]`. */
+  embed(ids: Tensor): Tensor {
+    if (ids.dtype !== 'int32') throw new PruneError('DTYPE_MISMATCH', 'token ids must be an int32 tensor');
+    const [b, t] = ids.rank === 1 ? [1, ids.shape[0]] : [ids.shape[0], ids.shape[1]];
+    if (ids.rank > 2 || t > this.config.max_position_embeddings || t === 0) {
+      throw new PruneError('SHAPE_MISMATCH', `token ids must be [seq] or [batch, seq] with 1 ≤ seq ≤ ${this.config.max_position_embeddings}, got [${ids.shape}]`);
+    }
+    return tidy(() => reshape(gather(this.#weight('model.embed_tokens.weight'), reshape(ids, [b * t]), 0), [b, t, this.config.hidden_size]));
+  }
+
+  /**
+   * Block `index` on `hidden` `[batch, seq, d]`; `observe` sees each linear's input as
+   * `[batch·seq, d_in]`.
+   */
+  block(index: number, hidden: Tensor, observe?: (layer: string, input: Tensor) => void): Tensor {
+    if (!Number.isInteger(index) || index < 0 || index >= this.config.num_hidden_layers) {
+      throw new PruneError('OUT_OF_RANGE', `block index ${index} is outside 0..${this.config.num_hidden_layers - 1}`);
+    }
+    const p = `model.layers.${index}`;
+    const [b, t, d] = hidden.shape;
+    const h = this.config.num_attention_heads;
+    const hd = d / h;
+    return tidy(() => {
+      const linear = (name: string, x2d: Tensor): Tensor => {
+        observe?.(`${p}.${name}`, x2d);
+        return matmul(x2d, this.#weight(`${p}.${name}.weight`), { transposeB: true });
+      };
+      const x = reshape(hidden, [b * t, d]);
+      const a = this.#rmsNorm(x, `${p}.input_layernorm.weight`);
+      const heads = (y: Tensor): Tensor => transpose(reshape(y, [b, t, h, hd]), [0, 2, 1, 3]);
+      const q = this.#rope(heads(linear('self_attn.q_proj', a)), t);
+      const k = this.#rope(heads(linear('self_attn.k_proj', a)), t);
+      const v = heads(linear('self_attn.v_proj', a));
+      const scores = add(mul(matmul(q, k, { transposeB: true }), 1 / Math.sqrt(hd)), slice(this.#mask, [0, 0], [t, t]));
+      const ctx = reshape(transpose(matmul(softmax(scores, { axis: -1 }), v), [0, 2, 1, 3]), [b * t, d]);
+      const x1 = add(x, linear('self_attn.o_proj', ctx));
+      const m = this.#rmsNorm(x1, `${p}.post_attention_layernorm.weight`);
+      const gated = mul(silu(linear('mlp.gate_proj', m)), linear('mlp.up_proj', m));
+      return reshape(add(x1, linear('mlp.down_proj', gated)), [b, t, d]);
+    });
+  }
+
+  /** Next-token logits `[batch, seq, vocab]` from the last block's output. */
+  head(hidden: Tensor): Tensor {
+    const [b, t, d] = hidden.shape;
+    return tidy(() => {
+      const x = this.#rmsNorm(reshape(hidden, [b * t, d]), 'model.norm.weight');
+      return reshape(matmul(x, this.#weight('lm_head.weight'), { transposeB: true }), [b, t, this.config.vocab_size]);
+    });
+  }
+
+  /** Logits `[batch, seq, vocab]` for int32 `ids` `[seq]` or `[batch, seq]`. */
+  forward(ids: Tensor): Tensor {
+    return tidy(() => {
+      let x = this.embed(ids);
+      for (let i = 0; i < this.config.num_hidden_layers; i++) x = this.block(i, x);
+      return this.head(x);
+    });
+  }
+
+  /** Releases every weight. */
+  dispose(): void {
+    dispose([...this.#weights.values(), this.#cos, this.#sin, this.#mask]);
+    this.#weights.clear();
+  }
+
+  #weight(name: string): Tensor {
+    const w = this.#weights.get(name);
+    if (!w) throw new PruneError('NOT_FOUND', `${this.description} has no tensor "${name}"`);
+    return w;
+  }
+
+  #rmsNorm(x: Tensor, weight: string): Tensor {
+    const scale = rsqrt(add(mean(square(x), { axis: -1, keepDims: true }), this.config.rms_norm_eps));
+    return mul(mul(x, scale), this.#weight(weight));
+  }
+
+  // x: [b, h, t, hd]; rotate-half rotary embedding as in LLaMA.
+  #rope(x: Tensor, t: number): Tensor {
+    const hd = x.shape[3];
+    const half = hd / 2;
+    const cos = slice(this.#cos, [0, 0], [t, hd]);
+    const sin = slice(this.#sin, [0, 0], [t, hd]);
+    const [b, h] = x.shape;
+    const rotated = concat([neg(slice(x, [0, 0, 0, half], [b, h, t, half])), slice(x, [0, 0, 0, 0], [b, h, t, half])], 3);
+    return add(mul(x, cos), mul(rotated, sin));
+  }
+}
+
+function expectedShapes(c: LlamaConfig): [string, number[]][] {
+  const d = c.hidden_size;
+  const f = c.intermediate_size;
+  const out: [string, number[]][] = [['model.embed_tokens.weight', [c.vocab_size, d]]];
+  for (let i = 0; i < c.num_hidden_layers; i++) {
+    const p = `model.layers.${i}`;
+    out.push([`${p}.input_layernorm.weight`, [d]], [`${p}.post_attention_layernorm.weight`, [d]]);
+    for (const name of llamaBlockLinears(i)) {
+      out.push([`${name}.weight`, name.endsWith('down_proj') ? [d, f] : name.includes('mlp') ? [f, d] : [d, d]]);
+    }
+  }
+  out.push(['model.norm.weight', [d]], ['lm_head.weight', [c.vocab_size, d]]);
+  return out;
+}
+
+// cos/sin tables [maxPos, headDim] as in the training code: freqs duplicated over both halves.
+function ropeTables(c: LlamaConfig): { cos: Float32Array; sin: Float32Array } {
+  const hd = c.hidden_size / c.num_attention_heads;
+  const t = c.max_position_embeddings;
+  const cos = new Float32Array(t * hd);
+  const sin = new Float32Array(t * hd);
+  for (let pos = 0; pos < t; pos++) {
+    for (let i = 0; i < hd / 2; i++) {
+      // Match PyTorch: inv_freq is computed in float32.
+      const inv = Math.fround(1 / Math.fround(c.rope_theta ** Math.fround((2 * i) / hd)));
+      const angle = Math.fround(pos * inv);
+      cos[pos * hd + i] = cos[pos * hd + i + hd / 2] = Math.cos(angle);
+      sin[pos * hd + i] = sin[pos * hd + i + hd / 2] = Math.sin(angle);
+    }
+  }
+  return { cos, sin };
+}
