@@ -4,6 +4,7 @@ import {
   backendCapabilities,
   findBackend,
   listBackends,
+  setBackend,
   tensor,
   matmul,
   softmax,
@@ -132,5 +133,15 @@ describe.each(modes)('%s mode', (mode) => {
     expect(Array.from(exp(tensor([100, 0], undefined, 'float32', { backend: b })).dataSync())).toEqual([Infinity, 1]);
     expect(Array.from(add(tensor([3e38], undefined, 'float32', { backend: b }), tensor([3e38], undefined, 'float32', { backend: b })).dataSync())).toEqual([Infinity]);
     b.destroy();
+  });
+});
+
+describe('registry priority', () => {
+  it("ranks every gpujs backend below the reference, so 'auto' keeps the reference", async () => {
+    registerGpujsBackends();
+    const names = listBackends();
+    expect(names.indexOf('reference')).toBeLessThan(Math.min(...GPUJS_MODES.map((m) => names.indexOf(`gpujs-${m}`))));
+    expect(names.filter((n) => n.startsWith('gpujs-'))).toEqual(['gpujs-gpu', 'gpujs-headlessgl', 'gpujs-webgl', 'gpujs-webgl2', 'gpujs-webasm', 'gpujs-cpu']);
+    expect((await setBackend('auto')).name).not.toMatch(/^gpujs-/);
   });
 });

@@ -172,20 +172,26 @@ export function gpujsBackendName(mode: GpujsMode): string {
   return `gpujs-${mode}`;
 }
 
-/** Registry priorities: GPU-style modes above webasm, webasm above cpu. */
+/**
+ * Registry priorities, all below the reference backend's 0: with host storage and no GPU
+ * gpu.js measured slower than the reference (see the README), so `setBackend('auto')`
+ * never picks it on its own; select it by name. Among themselves: gpu, GL, webasm, cpu.
+ */
 const PRIORITIES: Record<GpujsMode, number> = {
-  gpu: 3,
-  headlessgl: 2,
-  webgl2: 2,
-  webgl: 2,
-  webasm: 1.5,
-  cpu: 0.5,
+  gpu: -1,
+  headlessgl: -2,
+  webgl2: -2,
+  webgl: -2,
+  webasm: -3,
+  cpu: -4,
 };
 
 /**
  * Registers one backend per mode with `@prune/core`'s registry: `gpujs-cpu`,
  * `gpujs-webasm`, `gpujs-headlessgl`, `gpujs-webgl`, `gpujs-webgl2`, `gpujs-gpu`. A mode
- * that cannot run here fails with `BACKEND_UNAVAILABLE` only when selected.
+ * that cannot run here fails with `BACKEND_UNAVAILABLE` only when selected. Their
+ * priorities sit below the reference backend's, so `setBackend('auto')` does not pick
+ * them; select one by name.
  * @returns the registered names
  */
 export function registerGpujsBackends(): string[] {
