@@ -10,5 +10,5 @@ export type { SparseEncoding, SparseFormat, SparseFormatRequest } from './sparse
 export { decodeSparse, encodeSparse, sparseByteSize } from './sparse.js';
 export type { NmByteEntry, SparseByteReport, SparseByteReportOptions, SparseFormatChoice } from './report.js';
 export { sparseByteReport } from './report.js';
-export type { RawDType, RawDTypeArrayMap, RawTensor, RawTensorSet, RawTensorSource } from './raw.js';
+export type { RawDType, RawDTypeArrayMap, RawTensor, RawTensorInput, RawTensorSet, RawTensorSource } from './raw.js';
 export { sparseFormatOf, sparseFromRawTensors, sparseTensorNames, sparseToRawTensors } from './raw.js';

@@ -1,8 +1,12 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { openSafetensors, writeSafetensors } from '../safetensors/index.js';
 import { encodeBitmask } from './bitmask.js';
 import { encodeCsr } from './csr.js';
 import { encodeNm } from './nm.js';
-import { type RawTensor, sparseFormatOf, sparseFromRawTensors, sparseTensorNames, sparseToRawTensors } from './raw.js';
+import { type RawTensor, type RawTensorInput, sparseFormatOf, sparseFromRawTensors, sparseTensorNames, sparseToRawTensors } from './raw.js';
 import { decodeSparse } from './sparse.js';
 
 const values = Float32Array.of(0, 1.5, 0, -2, 3, 0, 0, 0, /* row 1 */ 0, 0, 0, 0, 0, 0, 5, 6);
@@ -69,6 +73,53 @@ describe('sparseToRawTensors / sparseFromRawTensors', () => {
     ];
     for (const [t, m] of cases) {
       expect(() => sparseFromRawTensors('w', t, m)).toThrow(expect.objectContaining({ code: 'CORRUPT_FILE' }));
+    }
+  });
+
+  it('accepts raw little-endian bytes in place of typed arrays', () => {
+    for (const enc of [encodeCsr({ values, shape }), encodeNm({ values, shape }, { n: 2, m: 4 }), encodeBitmask({ values, shape })]) {
+      const { tensors, metadata } = sparseToRawTensors('w', enc);
+      const asBytes: Record<string, RawTensorInput> = {};
+      for (const [k, t] of Object.entries(tensors)) {
+        asBytes[k] = { dtype: t.dtype, shape: t.shape, data: new Uint8Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength)) };
+      }
+      expect(sparseFromRawTensors('w', asBytes, metadata)).toEqual(enc);
+    }
+    const { tensors, metadata } = sparseToRawTensors('w', encodeCsr({ values, shape }));
+    const short = { ...tensors, 'w.csr_rowptr': { dtype: 'U32', shape: [3], data: new Uint8Array(11) } };
+    expect(() => sparseFromRawTensors('w', short, metadata)).toThrow(expect.objectContaining({ code: 'CORRUPT_FILE', message: expect.stringMatching(/12 bytes\) but 11 bytes/) }));
+  });
+
+  it('round-trips through a safetensors file written and read by the safetensors module', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'prune-sparse-'));
+    try {
+      const encodings = { 'a.weight': encodeCsr({ values, shape }), 'b.weight': encodeNm({ values, shape }, { n: 2, m: 4 }), 'c.weight': encodeBitmask({ values, shape }) };
+      const tensors: Record<string, RawTensor> = {};
+      const metadata: Record<string, string> = {};
+      for (const [name, enc] of Object.entries(encodings)) {
+        const set = sparseToRawTensors(name, enc);
+        Object.assign(tensors, set.tensors);
+        Object.assign(metadata, set.metadata);
+      }
+      const path = join(dir, 'sparse.safetensors');
+      await writeSafetensors(path, tensors, { metadata });
+      const file = await openSafetensors(path);
+      try {
+        for (const [name, enc] of Object.entries(encodings)) {
+          const read: Record<string, RawTensorInput> = {};
+          for (const t of sparseTensorNames(name, file.metadata)) {
+            const info = await file.info(t);
+            read[t] = { dtype: info.dtype, shape: info.shape, data: await file.readTensor(t, { as: 'raw' }) };
+          }
+          const back = sparseFromRawTensors(name, read, file.metadata);
+          expect(back).toEqual(enc);
+          expect([...decodeSparse(back)]).toEqual([...values]);
+        }
+      } finally {
+        await file.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

@@ -43,8 +43,22 @@ export interface RawTensorSet {
   metadata: Record<string, string>;
 }
 
-/** Tensor lookup for {@link sparseFromRawTensors}: a record, or a reader callback (streaming). */
-export type RawTensorSource = Readonly<Record<string, RawTensor>> | ((name: string) => RawTensor | undefined);
+/**
+ * A stored tensor as {@link sparseFromRawTensors} accepts it: like {@link RawTensor}, but
+ * the data may also be the raw little-endian bytes as a `Uint8Array` — what a raw
+ * safetensors read (`readTensor(name, { as: 'raw' })`) returns.
+ */
+export interface RawTensorInput {
+  /** safetensors dtype. */
+  readonly dtype: string;
+  /** Shape. */
+  readonly shape: readonly number[];
+  /** Elements in the dtype's typed array, or their little-endian bytes. */
+  readonly data: RawDTypeArrayMap[RawDType];
+}
+
+/** Tensor lookup for {@link sparseFromRawTensors}: a record, or a lookup callback. */
+export type RawTensorSource = Readonly<Record<string, RawTensorInput>> | ((name: string) => RawTensorInput | undefined);
 
 /** Metadata key suffixes (after `<name>.`). */
 const FORMAT_KEY = 'sparse_format';
@@ -75,6 +89,12 @@ function raw<D extends RawDType>(dtype: D, shape: number[], data: RawDTypeArrayM
  * dense shape as JSON, e.g. `[4096,11008]`) and, for N:M, `.sparse_nm` (e.g. `2:4`).
  * @param name - the dense weight's name
  * @param enc - the encoding (validated first)
+ *
+ * @example
+ * ```ts
+ * const { tensors, metadata } = sparseToRawTensors('layer.weight', encodeNm(weight, { n: 2, m: 4 }));
+ * await writeSafetensors('model.safetensors', tensors, { metadata });
+ * ```
  */
 export function sparseToRawTensors(name: string, enc: SparseEncoding): RawTensorSet {
   assert(typeof name === 'string' && name.length > 0, 'INVALID_ARGUMENT', 'sparseToRawTensors: name must be a non-empty string');
@@ -177,16 +197,43 @@ function parseNm(name: string, text: string | undefined): { n: number; m: number
   return { n, m };
 }
 
-/** Fetches tensor `full` and checks its dtype and that its shape matches its data. */
-function take<D extends RawDType>(source: RawTensorSource, name: string, full: string, dtypes: readonly D[]): RawTensor<D> {
+const ARRAY_CLASS = { F32: Float32Array, U8: Uint8Array, U16: Uint16Array, U32: Uint32Array } as const;
+const ITEM_SIZE = { F32: 4, U8: 1, U16: 2, U32: 4 } as const;
+const HOST_IS_LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
+/** Copies little-endian `bytes` into a new typed array of `dtype`, bit for bit. */
+function fromLittleEndian<D extends RawDType>(dtype: D, bytes: Uint8Array, count: number): RawDTypeArrayMap[D] {
+  const size = ITEM_SIZE[dtype];
+  const out = new ARRAY_CLASS[dtype](count) as RawDTypeArrayMap[D];
+  const target = new Uint8Array(out.buffer);
+  if (HOST_IS_LITTLE_ENDIAN || size === 1) target.set(bytes);
+  else for (let i = 0; i < count; i++) for (let b = 0; b < size; b++) target[i * size + b] = bytes[i * size + size - 1 - b];
+  return out;
+}
+
+/**
+ * Fetches tensor `full`, checks its dtype and that its shape matches its data, and returns
+ * its elements in the dtype's typed array (converting raw little-endian bytes).
+ */
+function take<D extends RawDType>(source: RawTensorSource, name: string, full: string, dtypes: readonly D[]): RawDTypeArrayMap[D] {
   const t = typeof source === 'function' ? source(full) : Object.hasOwn(source, full) ? source[full] : undefined;
   if (t === undefined || t === null) throw corrupt(name, `tensor ${full} is missing`);
-  if (!dtypes.includes(t.dtype as D)) throw corrupt(name, `tensor ${full} has dtype ${String(t.dtype)}; expected ${dtypes.join(' or ')}`);
-  const expected = { F32: Float32Array, U8: Uint8Array, U16: Uint16Array, U32: Uint32Array }[t.dtype];
-  if (!(t.data instanceof expected)) throw corrupt(name, `tensor ${full} is ${t.dtype} but its data is not a ${expected.name}`);
-  const size = Array.isArray(t.shape) ? t.shape.reduce((a, d) => a * d, 1) : Number.NaN;
-  if (size !== t.data.length) throw corrupt(name, `tensor ${full} has shape [${String(t.shape)}] but ${t.data.length} elements`);
-  return t as RawTensor<D>;
+  const dtype = t.dtype as D;
+  if (!dtypes.includes(dtype)) throw corrupt(name, `tensor ${full} has dtype ${String(t.dtype)}; expected ${dtypes.join(' or ')}`);
+  const count = Array.isArray(t.shape) && t.shape.every((d) => Number.isSafeInteger(d) && d >= 0) ? t.shape.reduce((a, d) => a * d, 1) : -1;
+  if (count < 0) throw corrupt(name, `tensor ${full} has an invalid shape [${String(t.shape)}]`);
+  const data: unknown = t.data;
+  if (data instanceof ARRAY_CLASS[dtype]) {
+    if ((data as RawDTypeArrayMap[D]).length !== count) throw corrupt(name, `tensor ${full} has shape [${t.shape.join(', ')}] but ${(data as RawDTypeArrayMap[D]).length} elements`);
+    return data as RawDTypeArrayMap[D];
+  }
+  if (data instanceof Uint8Array) {
+    if (data.length !== count * ITEM_SIZE[dtype]) {
+      throw corrupt(name, `tensor ${full} has shape [${t.shape.join(', ')}] of ${dtype} (${count * ITEM_SIZE[dtype]} bytes) but ${data.length} bytes`);
+    }
+    return fromLittleEndian(dtype, data, count);
+  }
+  throw corrupt(name, `tensor ${full} is ${dtype} but its data is neither a ${ARRAY_CLASS[dtype].name} nor its raw bytes`);
 }
 
 /**
@@ -197,6 +244,17 @@ function take<D extends RawDType>(source: RawTensorSource, name: string, full: s
  * @param source - the tensors (record or lookup callback)
  * @param metadata - the file's metadata strings
  * @throws `CORRUPT_FILE` when anything is missing, of the wrong dtype or inconsistent
+ *
+ * @example
+ * ```ts
+ * const file = await openSafetensors('model.safetensors');
+ * const read: Record<string, RawTensorInput> = {};
+ * for (const t of sparseTensorNames('layer.weight', file.metadata)) {
+ *   const info = await file.info(t);
+ *   read[t] = { dtype: info.dtype, shape: info.shape, data: await file.readTensor(t, { as: 'raw' }) };
+ * }
+ * const weight = decodeSparse(sparseFromRawTensors('layer.weight', read, file.metadata));
+ * ```
  */
 export function sparseFromRawTensors(
   name: string,
@@ -219,9 +277,9 @@ export function sparseFromRawTensors(
       const enc: CsrEncoding = {
         format,
         shape,
-        values: take(source, name, `${name}.csr_values`, ['F32']).data,
-        columnIndices: take(source, name, `${name}.csr_col`, ['U16', 'U32']).data,
-        rowPointers: take(source, name, `${name}.csr_rowptr`, ['U32']).data,
+        values: take(source, name, `${name}.csr_values`, ['F32']),
+        columnIndices: take(source, name, `${name}.csr_col`, ['U16', 'U32']),
+        rowPointers: take(source, name, `${name}.csr_rowptr`, ['U32']),
       };
       wrap(() => validateCsr(enc));
       return enc;
@@ -233,8 +291,8 @@ export function sparseFromRawTensors(
         shape,
         n,
         m,
-        values: take(source, name, `${name}.nm_values`, ['F32']).data,
-        indices: take(source, name, `${name}.nm_indices`, ['U8']).data,
+        values: take(source, name, `${name}.nm_values`, ['F32']),
+        indices: take(source, name, `${name}.nm_indices`, ['U8']),
       };
       wrap(() => validateNm(enc));
       return enc;
@@ -243,8 +301,8 @@ export function sparseFromRawTensors(
       const enc: BitmaskEncoding = {
         format,
         shape,
-        values: take(source, name, `${name}.bitmask_values`, ['F32']).data,
-        mask: take(source, name, `${name}.bitmask_mask`, ['U8']).data,
+        values: take(source, name, `${name}.bitmask_values`, ['F32']),
+        mask: take(source, name, `${name}.bitmask_mask`, ['U8']),
       };
       wrap(() => validateBitmask(enc));
       return enc;
