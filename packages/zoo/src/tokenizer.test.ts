@@ -4,7 +4,7 @@ import { PruneError } from '@prune/core';
 import { BpeTokenizer, type BpeTokenizerJson } from './tokenizer.js';
 
 const dir = new URL('../', import.meta.url);
-const json = JSON.parse(readFileSync(new URL('weights/tokenizer.json', dir), 'utf8')) as BpeTokenizerJson;
+const json = JSON.parse(readFileSync(new URL('weights/lm/tokenizer.json', dir), 'utf8')) as BpeTokenizerJson;
 const fixtures = JSON.parse(readFileSync(new URL('test/fixtures/tokenizer-parity.json', dir), 'utf8')) as { source: string; text: string; ids: number[] }[];
 
 describe('BpeTokenizer', () => {

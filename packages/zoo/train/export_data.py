@@ -16,7 +16,7 @@ import corpus  # noqa: E402
 here = os.path.dirname(os.path.abspath(__file__))
 out = os.path.join(here, "..", "data")
 os.makedirs(out, exist_ok=True)
-tok = bpe.Tokenizer.load(os.path.join(here, "..", "weights", "tokenizer.json"))
+tok = bpe.Tokenizer.load(os.path.join(here, "..", "weights", "lm", "tokenizer.json"))
 fixture = []
 for s in corpus.SOURCES:
     train, test = corpus.split(corpus.load(s))

@@ -39,7 +39,7 @@ torch.set_num_threads(args.threads)
 torch.manual_seed(args.seed)
 rng = np.random.default_rng(args.seed)
 here = os.path.dirname(os.path.abspath(__file__))
-tok = bpe.Tokenizer.load(os.path.join(here, "..", "weights", "tokenizer.json"))
+tok = bpe.Tokenizer.load(os.path.join(here, "..", "weights", "lm", "tokenizer.json"))
 
 t0 = time.time()
 train, test = {}, {}

@@ -153,7 +153,7 @@ export class LlamaModel implements ModelAdapter {
     if (ids.rank > 2 || t > this.config.max_position_embeddings || t === 0) {
       throw new PruneError('SHAPE_MISMATCH', `token ids must be [seq] or [batch, seq] with 1 ≤ seq ≤ ${this.config.max_position_embeddings}, got [${ids.shape}]`);
     }
-    return tidy(() => reshape(gather(this.#weight('model.embed_tokens.weight'), reshape(ids, [b * t]), 0), [b, t, this.config.hidden_size]));
+    return tidy(() => reshape(gather(this.#weight('model.embed_tokens.weight'), reshape(ids as Tensor<'int32'>, [b * t]), 0), [b, t, this.config.hidden_size]));
   }
 
   /**
@@ -169,13 +169,13 @@ export class LlamaModel implements ModelAdapter {
     const h = this.config.num_attention_heads;
     const hd = d / h;
     return tidy(() => {
-      const linear = (name: string, x2d: Tensor): Tensor => {
+      const linear = (name: string, x2d: F32): F32 => {
         observe?.(`${p}.${name}`, x2d);
         return matmul(x2d, this.#weight(`${p}.${name}.weight`), { transposeB: true });
       };
-      const x = reshape(hidden, [b * t, d]);
+      const x = reshape(hidden as F32, [b * t, d]);
       const a = this.#rmsNorm(x, `${p}.input_layernorm.weight`);
-      const heads = (y: Tensor): Tensor => transpose(reshape(y, [b, t, h, hd]), [0, 2, 1, 3]);
+      const heads = (y: F32): F32 => transpose(reshape(y, [b, t, h, hd]), [0, 2, 1, 3]);
       const q = this.#rope(heads(linear('self_attn.q_proj', a)), t);
       const k = this.#rope(heads(linear('self_attn.k_proj', a)), t);
       const v = heads(linear('self_attn.v_proj', a));
@@ -192,7 +192,7 @@ export class LlamaModel implements ModelAdapter {
   head(hidden: Tensor): Tensor {
     const [b, t, d] = hidden.shape;
     return tidy(() => {
-      const x = this.#rmsNorm(reshape(hidden, [b * t, d]), 'model.norm.weight');
+      const x = this.#rmsNorm(reshape(hidden as F32, [b * t, d]), 'model.norm.weight');
       return reshape(matmul(x, this.#weight('lm_head.weight'), { transposeB: true }), [b, t, this.config.vocab_size]);
     });
   }
@@ -212,28 +212,30 @@ export class LlamaModel implements ModelAdapter {
     this.#weights.clear();
   }
 
-  #weight(name: string): Tensor {
+  #weight(name: string): F32 {
     const w = this.#weights.get(name);
     if (!w) throw new PruneError('NOT_FOUND', `${this.description} has no tensor "${name}"`);
-    return w;
+    return w as F32;
   }
 
-  #rmsNorm(x: Tensor, weight: string): Tensor {
+  #rmsNorm(x: F32, weight: string): F32 {
     const scale = rsqrt(add(mean(square(x), { axis: -1, keepDims: true }), this.config.rms_norm_eps));
     return mul(mul(x, scale), this.#weight(weight));
   }
 
   // x: [b, h, t, hd]; rotate-half rotary embedding as in LLaMA.
-  #rope(x: Tensor, t: number): Tensor {
+  #rope(x: F32, t: number): F32 {
     const hd = x.shape[3];
     const half = hd / 2;
     const cos = slice(this.#cos, [0, 0], [t, hd]);
     const sin = slice(this.#sin, [0, 0], [t, hd]);
     const [b, h] = x.shape;
     const rotated = concat([neg(slice(x, [0, 0, 0, half], [b, h, t, half])), slice(x, [0, 0, 0, 0], [b, h, t, half])], 3);
-    return add(mul(x, cos), mul(rotated, sin));
+    return add(mul(x, cos as F32), mul(rotated, sin as F32));
   }
 }
+
+type F32 = Tensor<'float32'>;
 
 function expectedShapes(c: LlamaConfig): [string, number[]][] {
   const d = c.hidden_size;
