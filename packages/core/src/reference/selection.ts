@@ -15,17 +15,28 @@ const NAN_KEY = 0x7fffffff;
  * inverted, so NaN comes first and ties keep index order).
  */
 function floatKeys(bits: Int32Array, offset: number, n: number, flip: number, out: Int32Array): void {
+  for (let i = 0; i < n; i++) out[i] = floatKey(bits[offset + i]) ^ flip;
+}
+
+/** {@link floatKeys}, also counting the keys' top digits into {@link topHist}. */
+function floatKeysWithHistogram(bits: Int32Array, offset: number, n: number, flip: number, out: Int32Array): void {
+  topHist.fill(0);
   for (let i = 0; i < n; i++) {
-    const b = bits[offset + i];
-    // Negative floats: flipping the magnitude bits makes larger magnitudes smaller keys
-    // (branch-free: the sign decides the xor mask).
-    let key = b ^ ((b >> 31) & 0x7fffffff);
-    // Any NaN payload, either sign, maps to one key above +Infinity (0x7f800000); -0
-    // (key -1) is mapped onto +0 so the two compare equal, as they do in a sort.
-    if ((b & 0x7fffffff) > 0x7f800000) key = NAN_KEY;
-    else if (key === -1) key = 0;
-    out[i] = key ^ flip;
+    const key = floatKey(bits[offset + i]) ^ flip;
+    out[i] = key;
+    topHist[topDigit(key)]++;
   }
+}
+
+/** The ascending order key of one float32, given its raw bits. */
+function floatKey(b: number): number {
+  // Negative floats: flipping the magnitude bits makes larger magnitudes smaller keys
+  // (branch-free: the sign decides the xor mask).
+  const key = b ^ ((b >> 31) & 0x7fffffff);
+  // Any NaN payload, either sign, maps to one key above +Infinity (0x7f800000); -0
+  // (key -1) is mapped onto +0 so the two compare equal, as they do in a sort.
+  if ((b & 0x7fffffff) > 0x7f800000) return NAN_KEY;
+  return key === -1 ? 0 : key;
 }
 
 /** Order keys of integer elements (int32, or bool stored as bytes). */
@@ -33,18 +44,52 @@ function intKeys(src: Int32Array | Uint8Array, offset: number, n: number, flip: 
   for (let i = 0; i < n; i++) out[i] = src[offset + i] ^ flip;
 }
 
+/** {@link intKeys}, also counting the keys' top digits into {@link topHist}. */
+function intKeysWithHistogram(src: Int32Array | Uint8Array, offset: number, n: number, flip: number, out: Int32Array): void {
+  topHist.fill(0);
+  for (let i = 0; i < n; i++) {
+    const key = src[offset + i] ^ flip;
+    out[i] = key;
+    topHist[topDigit(key)]++;
+  }
+}
+
+// Rows at least this long are narrowed by one radix pass before Floyd–Rivest runs.
+const RADIX_SELECT_MIN = 1024;
+const TOP_BITS = 11;
+const TOP_SHIFT = 32 - TOP_BITS;
+const SIGN_BUCKET = 1 << (TOP_BITS - 1);
+const topHist = new Int32Array(1 << TOP_BITS);
+
+/**
+ * The top 11 bits of a key in unsigned order (sign bit flipped), computed without leaving
+ * the int32 range: the histogram bucket of the key.
+ */
+function topDigit(key: number): number {
+  return (key >>> TOP_SHIFT) ^ SIGN_BUCKET;
+}
+
 /** Reads one row's order keys into `out[0..n)`. */
 type KeyReader = (row: number, out: Int32Array) => void;
 
-function keyReader(x: TensorRef<TypedArray>, n: number, largest: boolean): KeyReader {
+/**
+ * A reader of order keys for the rows of `x`. With `histogram`, each read also fills
+ * {@link topHist} for the row (in the same pass), as {@link kthKey} needs for long rows.
+ */
+function keyReader(x: TensorRef<TypedArray>, n: number, largest: boolean, histogram: boolean): KeyReader {
   const flip = largest ? -1 : 0;
   const h = x.handle;
   if (x.dtype === 'float32') {
     const bits = new Int32Array(h.buffer, h.byteOffset, h.length);
-    return (row, out) => floatKeys(bits, row * n, n, flip, out);
+    return histogram ? (row, out) => floatKeysWithHistogram(bits, row * n, n, flip, out) : (row, out) => floatKeys(bits, row * n, n, flip, out);
   }
   const src = h as Int32Array | Uint8Array;
-  return (row, out) => intKeys(src, row * n, n, flip, out);
+  return histogram ? (row, out) => intKeysWithHistogram(src, row * n, n, flip, out) : (row, out) => intKeys(src, row * n, n, flip, out);
+}
+
+/** A key reader for selection: with the top-digit histogram exactly when {@link kthKey} uses it. */
+function selectionReader(x: TensorRef<TypedArray>, n: number, largest: boolean): KeyReader {
+  return keyReader(x, n, largest, n >= RADIX_SELECT_MIN);
 }
 
 // Scratch buffers, reused across calls (the reference backend runs one kernel at a time,
@@ -124,20 +169,16 @@ export function select(a: Int32Array, k: number, left: number, right: number, bu
   }
 }
 
-// Rows at least this long are narrowed by one radix pass before Floyd–Rivest runs.
-const RADIX_SELECT_MIN = 1024;
-const TOP_BITS = 11;
-const topHist = new Int32Array(1 << TOP_BITS);
-
 // Set by kthKey: how many keys of the row are strictly below the returned pivot.
 let pivotBelow = 0;
 
 /**
  * The k-th smallest key (k from 0) of `keys[0..n)`; also sets {@link pivotBelow}. For long
- * rows a histogram of the top 11 key bits finds the bucket that holds the k-th key, and only
- * that bucket's keys (typically a few hundredths of the row) go through Floyd–Rivest —
- * the radix-select idea GPU top-k kernels use, which turns the selection into two
- * sequential, branch-predictable passes. Short rows go to Floyd–Rivest directly.
+ * rows (n ≥ {@link RADIX_SELECT_MIN}) the histogram of the top 11 key bits, filled while the
+ * keys were read, finds the bucket that holds the k-th key, and only that bucket's keys
+ * (typically a few hundredths of the row) go through Floyd–Rivest — the radix-select idea
+ * GPU top-k kernels use, which turns the selection into sequential, branch-predictable
+ * passes. Short rows go to Floyd–Rivest directly.
  */
 function kthKey(keys: Int32Array, n: number, k: number): number {
   const work = scratch(1, n);
@@ -148,14 +189,11 @@ function kthKey(keys: Int32Array, n: number, k: number): number {
     m = n;
   } else {
     const hist = topHist;
-    hist.fill(0);
-    const shift = 32 - TOP_BITS;
-    for (let i = 0; i < n; i++) hist[((keys[i] ^ SIGN) >>> 0) >>> shift]++;
     let bucket = 0;
     while (below + hist[bucket] <= k) below += hist[bucket++];
     for (let i = 0; i < n; i++) {
       const key = keys[i];
-      if (((key ^ SIGN) >>> 0) >>> shift === bucket) work[m++] = key;
+      if (topDigit(key) === bucket) work[m++] = key;
     }
     k -= below;
   }
@@ -263,7 +301,7 @@ function selectMask(x: TensorRef<TypedArray>, attrs: { k: number; largest: boole
   const out = new Uint8Array(x.handle.length);
   if (k <= 0 || rows === 0) return out;
   if (k >= n) return out.fill(1);
-  const read = keyReader(x, n, attrs.largest);
+  const read = selectionReader(x, n, attrs.largest);
   const keys = scratch(0, n);
   for (let r = 0; r < rows; r++) {
     read(r, keys);
@@ -289,7 +327,7 @@ function kthValue(x: TensorRef<TypedArray>, attrs: { k: number; largest: boolean
   const { rows, n } = rowsOf(x);
   const values = sameKind(x, rows);
   const indices = new Int32Array(rows);
-  const read = keyReader(x, n, attrs.largest);
+  const read = selectionReader(x, n, attrs.largest);
   const keys = scratch(0, n);
   const src = x.handle;
   for (let r = 0; r < rows; r++) {
@@ -322,7 +360,7 @@ function topk(x: TensorRef<TypedArray>, attrs: { k: number; largest: boolean }):
   const values = sameKind(x, rows * k);
   const indices = new Int32Array(rows * k);
   if (k <= 0 || rows === 0) return [values, indices];
-  const read = keyReader(x, n, attrs.largest);
+  const read = selectionReader(x, n, attrs.largest);
   const keys = scratch(0, n);
   const src = x.handle;
   for (let r = 0; r < rows; r++) {
@@ -358,7 +396,7 @@ function argsort(x: TensorRef<TypedArray>, attrs: { descending: boolean }): Type
   const { rows, n } = rowsOf(x);
   const out = new Int32Array(x.handle.length);
   if (rows === 0) return out;
-  const read = keyReader(x, n, attrs.descending);
+  const read = keyReader(x, n, attrs.descending, false);
   const keys = scratch(1, n);
   const idx = scratch(2, n);
   for (let r = 0; r < rows; r++) {
