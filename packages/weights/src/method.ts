@@ -28,6 +28,18 @@ export interface PrunedLayer {
   readonly mask: Tensor;
 }
 
+/** What {@link PruningMethod.prepare} gets: every prunable layer and read access to its weight. */
+export interface PrepareContext {
+  /** Every prunable layer of the model, in execution order. */
+  readonly layers: readonly PrunableLayer[];
+  /** The pattern the run prunes to. */
+  readonly target: SparsityTarget;
+  /** Reads the current weight of `layer` as float32 `[d_out, d_in]`; the caller disposes it. */
+  readWeight(layer: string): Promise<Tensor>;
+  /** Aborts the pass when signalled. */
+  readonly signal?: AbortSignal;
+}
+
 /**
  * A weight-pruning method as the pipeline drives it: optionally a per-layer calibration
  * statistic, then one call per layer that scores, selects and applies. Data-free methods
@@ -38,6 +50,20 @@ export interface PrunedLayer {
 export interface PruningMethod<S extends LayerStatistic = LayerStatistic> {
   /** Method name for reports, e.g. `wanda`. */
   readonly name: string;
+  /**
+   * The method's options as plain JSON values, copied into the pipeline's report so a run
+   * can be reproduced (e.g. `{ variant: false }`).
+   * @defaultValue none (the report shows `{}`)
+   */
+  readonly options?: Readonly<Record<string, unknown>>;
+  /**
+   * A model-wide pass before any layer is pruned, for methods whose per-layer decision
+   * depends on every weight (global magnitude's shared threshold). It may read weights but
+   * never writes. Returns the method to use for this run (often a copy bound to what the
+   * pass found), so the method object itself stays reusable.
+   * @defaultValue none: layers are pruned independently
+   */
+  prepare?(context: PrepareContext): Promise<PruningMethod<S>>;
   /** Creates the statistic for `layer`; absent for data-free methods. */
   createStatistic?(layer: PrunableLayer): S;
   /**

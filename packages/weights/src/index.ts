@@ -1,0 +1,24 @@
+/**
+ * `@prune/weights`: weight pruning for neural networks — magnitude (per matrix, per row,
+ * global), Wanda and its α-variant, N:M patterns, OWL layerwise sparsity, and a sequential
+ * calibrated pipeline that prunes a whole model block by block through a model adapter.
+ * Every method is three visible steps — score, select, apply — plus a {@link PruningMethod}
+ * the pipeline drives.
+ *
+ * @packageDocumentation
+ */
+export type { LayerStatistic, PrepareContext, PrunedLayer, PruningMethod, SparsityTarget } from './method.js';
+export { checkTarget, checkTargetFits, describeTarget, nm, unstructured } from './target.js';
+export { globalScoreThreshold } from './global-threshold.js';
+export type { GlobalScoreThresholdOptions, ScoreWalk } from './global-threshold.js';
+export { magnitude, magnitudeMask, magnitudeScore, pruneMagnitude, thresholdKeepMask } from './magnitude.js';
+export type { MagnitudeMaskOptions, MagnitudeOptions, MagnitudeScope } from './magnitude.js';
+export { pruneWanda, wanda, wandaMask, wandaScore } from './wanda.js';
+export type { WandaMaskOptions, WandaOptions } from './wanda.js';
+export { wandaVariantMask } from './wanda-variant.js';
+export type { WandaVariantOptions, WandaVariantResult } from './wanda-variant.js';
+export { OWL_DEFAULT_LAMBDA, OWL_DEFAULT_M, outlierRatio, owlLayerSparsity, owlSparsities } from './owl.js';
+export type { OwlOptions, OwlResult, OwlSparsitiesOptions } from './owl.js';
+export { pruneModel } from './pipeline.js';
+export type { BlockReport, CalibrationProtocol, LayerReport, PruneModelOptions, PruneReport } from './pipeline.js';
+export type { CalibrationSource } from './calibration-pass.js';

@@ -1,0 +1,366 @@
+import {
+  type ModelAdapter,
+  type ModelBlock,
+  type PrunableKind,
+  type PrunableLayer,
+  type ProgressCallback,
+  PruneError,
+  Tensor,
+  all,
+  dispose,
+  isFinite as isFiniteOp,
+  progressStage,
+  sparsityOf,
+  tidy,
+} from '@prune/core';
+import { type CalibrationSource, checkCalibration, checkSampleCount, embedSamples, runBlockOver } from './calibration-pass.js';
+import type { LayerStatistic, PruningMethod, SparsityTarget } from './method.js';
+import { checkTarget, checkTargetFits, describeTarget } from './target.js';
+
+/**
+ * How the calibration data was chosen, as the caller describes it. Copied verbatim into the
+ * {@link PruneReport} so a result can be reproduced (the reference code's defaults: 128
+ * sequences of the model's context length from C4, seed 0).
+ */
+export interface CalibrationProtocol {
+  /** What the samples are, e.g. `zoo:calib (4 sources, 128 windows)` or a file path. */
+  readonly data?: string;
+  /** Tokens per sample. */
+  readonly seqlen?: number;
+  /** Seed that chose the samples. */
+  readonly seed?: number;
+  /** Anything else worth recording (JSON values). */
+  readonly [key: string]: unknown;
+}
+
+/** Options of {@link pruneModel}. */
+export interface PruneModelOptions {
+  /** The pruning method, e.g. `wanda()` or `magnitude()`. */
+  method: PruningMethod;
+  /** The sparsity pattern: unstructured at a fraction, or N:M. */
+  target: SparsityTarget;
+  /**
+   * Calibration samples, streamed: each is one model input (e.g. int32 token ids
+   * `[seqlen]`). Only the first `nsamples` are read. Samples are neither kept nor disposed —
+   * a generator that creates them may dispose each after it resumes. Ignored (never
+   * iterated) for data-free methods.
+   * @defaultValue none (required for methods with a statistic)
+   */
+  calibration?: CalibrationSource;
+  /**
+   * Calibration samples to use.
+   * @defaultValue 128 (the reference)
+   */
+  nsamples?: number;
+  /**
+   * Sequential propagation: after a block is pruned, re-run it on the same inputs so the next
+   * block calibrates on the outputs of the pruned model (the reference). When false, every
+   * block calibrates on the dense model's hidden states.
+   * @defaultValue true
+   */
+  propagate?: boolean;
+  /**
+   * Per-block unstructured sparsity overriding `target.sparsity`, one entry per block in
+   * order (e.g. OWL's {@link OwlResult.sparsity}). Only for unstructured targets.
+   * @defaultValue none: every block uses `target`
+   */
+  layerSparsity?: readonly number[];
+  /**
+   * The calibration protocol to record in the report.
+   * @defaultValue none
+   */
+  protocol?: CalibrationProtocol;
+  /**
+   * Progress reports: stage `'embed'` (samples), `'calibrate'` (block runs over samples)
+   * and `'prune'` (layers).
+   * @defaultValue no reporting
+   */
+  onProgress?: ProgressCallback;
+  /**
+   * Stops the run between samples and layers. Blocks already pruned stay written.
+   * @defaultValue none
+   */
+  signal?: AbortSignal;
+}
+
+/** One pruned layer in a {@link PruneReport}. */
+export interface LayerReport {
+  /** Layer name. */
+  readonly name: string;
+  /** Name of its block. */
+  readonly block: string;
+  /** Layer type. */
+  readonly kind: PrunableKind;
+  /** `[d_out, d_in]`. */
+  readonly shape: readonly [number, number];
+  /** The pattern this layer was pruned to (after `layerSparsity`). */
+  readonly target: SparsityTarget;
+  /** Pruned fraction achieved (false entries of the method's mask). */
+  readonly sparsity: number;
+  /** Pruned weights. */
+  readonly pruned: number;
+  /** All weights. */
+  readonly total: number;
+  /** Wall time to read, prune and write this layer, in milliseconds. */
+  readonly ms: number;
+}
+
+/** Calibration time of one block in a {@link PruneReport}. */
+export interface BlockReport {
+  /** Block name. */
+  readonly name: string;
+  /** Wall time of the statistics pass, in milliseconds (0 for data-free methods). */
+  readonly calibrationMs: number;
+  /** Wall time of re-running the pruned block to propagate its outputs, in milliseconds. */
+  readonly propagationMs: number;
+}
+
+/** What {@link pruneModel} did. Plain JSON values only, ready for `JSON.stringify`. */
+export interface PruneReport {
+  /** The adapter's description of the model. */
+  readonly model: string;
+  /** Method name. */
+  readonly method: string;
+  /** Method options ({@link PruningMethod.options}). */
+  readonly options: Readonly<Record<string, unknown>>;
+  /** The requested pattern. */
+  readonly target: SparsityTarget;
+  /** Short label of the pattern, e.g. `unstructured 50%` or `2:4`. */
+  readonly pattern: string;
+  /** Per-block sparsity overrides, when given. */
+  readonly layerSparsity: readonly number[] | null;
+  /** Calibration settings, or null for a data-free method. */
+  readonly calibration: {
+    /** Samples used. */
+    readonly nsamples: number;
+    /** Whether pruned outputs were propagated. */
+    readonly propagate: boolean;
+    /** The protocol as the caller gave it. */
+    readonly protocol: CalibrationProtocol | null;
+  } | null;
+  /** Per-layer results, in execution order. */
+  readonly layers: readonly LayerReport[];
+  /** Per-block calibration timings. */
+  readonly blocks: readonly BlockReport[];
+  /** Pruned fraction over all prunable weights. */
+  readonly sparsity: number;
+  /** Pruned weights over all prunable layers. */
+  readonly pruned: number;
+  /** All prunable weights. */
+  readonly total: number;
+  /** Wall time of the whole run, in milliseconds. */
+  readonly totalMs: number;
+}
+
+const OP = 'pruneModel';
+
+function checkMethod(method: unknown): PruningMethod {
+  const m = method as PruningMethod | undefined;
+  if (m === null || typeof m !== 'object' || typeof m.name !== 'string' || typeof m.pruneLayer !== 'function') {
+    throw new PruneError('INVALID_ARGUMENT', `${OP}: method must be a PruningMethod such as wanda() or magnitude()`);
+  }
+  return m;
+}
+
+function checkLayerSparsity(value: unknown, blocks: readonly ModelBlock[], target: SparsityTarget, method: PruningMethod): readonly number[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.length !== blocks.length) {
+    throw new PruneError('INVALID_ARGUMENT', `${OP}: layerSparsity must list one sparsity per block (${blocks.length}), got ${Array.isArray(value) ? value.length : typeof value}`);
+  }
+  if (target.kind !== 'unstructured') {
+    throw new PruneError('INVALID_ARGUMENT', `${OP}: layerSparsity applies to unstructured targets only; an N:M pattern is fixed per group`);
+  }
+  if (typeof method.prepare === 'function' && method.options?.scope === 'global') {
+    throw new PruneError('INVALID_ARGUMENT', `${OP}: layerSparsity cannot be combined with a global threshold (magnitude scope 'global'); use scope 'matrix' or 'row'`);
+  }
+  value.forEach((s, i) => {
+    if (typeof s !== 'number' || !Number.isFinite(s) || s < 0 || s >= 1) {
+      throw new PruneError('OUT_OF_RANGE', `${OP}: layerSparsity[${i}] (block ${blocks[i].name}) must be in [0, 1), got ${String(s)}`);
+    }
+  });
+  return [...value];
+}
+
+/** Reads every weight once: right shape, float32, no NaN or ±Infinity. Writes nothing. */
+async function checkWeights(adapter: ModelAdapter, layers: readonly PrunableLayer[], signal: AbortSignal | undefined): Promise<void> {
+  for (const layer of layers) {
+    signal?.throwIfAborted();
+    const w = await adapter.readWeight(layer.name);
+    try {
+      if (!(w instanceof Tensor) || w.dtype !== 'float32' || w.shape.length !== 2 || w.shape[0] !== layer.shape[0] || w.shape[1] !== layer.shape[1]) {
+        throw new PruneError(
+          'SHAPE_MISMATCH',
+          `${OP}: the adapter returned ${w instanceof Tensor ? `a ${w.dtype} [${w.shape.join(', ')}] tensor` : 'a non-tensor'} for layer ${layer.name}, which it lists as float32 [${layer.shape.join(', ')}]`,
+        );
+      }
+      if (!tidy(() => all(isFiniteOp(w)).dataSync()[0] === 1)) {
+        throw new PruneError('NON_FINITE', `${OP}: the weight of layer ${layer.name} holds NaN or ±Infinity; the checkpoint is damaged — nothing was pruned`);
+      }
+    } finally {
+      if (w instanceof Tensor) w.dispose();
+    }
+  }
+}
+
+/**
+ * Prunes a whole model block by block, through its {@link ModelAdapter}.
+ *
+ * For calibrated methods (those with {@link PruningMethod.createStatistic}) the samples are
+ * embedded once into block-0 hidden states; then for each block: one pass of every sample
+ * through the still-dense block feeds each linear's statistic; all layers of the block are
+ * pruned and written; with `propagate` (default) the pruned block is re-run on the same
+ * inputs to produce the next block's inputs, without it the dense pass's outputs are used.
+ * Data-free methods never touch the calibration stream or the runner.
+ *
+ * Memory: the block hidden states of the calibration samples are held one tensor per
+ * sample (`nsamples` × the size of one block input, e.g. seqlen × d_model floats each),
+ * plus one block output at a time, one weight matrix at a time and the statistics of one
+ * block's layers. Linear-layer inputs are never stored: statistics consume them as the
+ * block runs.
+ *
+ * Validation happens before anything is written: the options, the target against every
+ * layer (N:M needs d_in divisible by M; the error names the layer), every weight (NaN or
+ * ±Infinity → `NON_FINITE` naming the layer), the presence of prunable layers, and, for
+ * calibrated methods, that `nsamples` samples can be embedded.
+ *
+ * @param adapter - the model
+ * @param options - method, target, calibration and reporting
+ * @returns what was done: per-layer sparsity and time, the options and the protocol
+ * @throws PruneError on bad input (nothing written); the `signal`'s reason when aborted
+ *
+ * @example
+ * ```ts
+ * const report = await pruneModel(model, {
+ *   method: wanda(),
+ *   target: { kind: 'unstructured', sparsity: 0.5 },
+ *   calibration: windows,            // iterable of int32 [seqlen] token ids
+ *   nsamples: 128,
+ *   protocol: { data: 'calib.txt', seqlen: 128, seed: 0 },
+ *   onProgress: (e) => console.log(e.stage, e.done, e.total),
+ * });
+ * ```
+ */
+export async function pruneModel(adapter: ModelAdapter, options: PruneModelOptions): Promise<PruneReport> {
+  const started = performance.now();
+  if (adapter === null || typeof adapter !== 'object' || typeof adapter.blocks !== 'function' || typeof adapter.readWeight !== 'function' || typeof adapter.writeWeight !== 'function') {
+    throw new PruneError('INVALID_ARGUMENT', `${OP}: adapter must implement ModelAdapter (blocks, readWeight, writeWeight)`);
+  }
+  if (options === null || typeof options !== 'object') {
+    throw new PruneError('INVALID_ARGUMENT', `${OP}: needs options such as { method: wanda(), target: { kind: 'unstructured', sparsity: 0.5 }, calibration }`);
+  }
+  let method = checkMethod(options.method);
+  const target = checkTarget(OP, options.target);
+  const propagate = options.propagate ?? true;
+  if (typeof propagate !== 'boolean') throw new PruneError('INVALID_ARGUMENT', `${OP}: propagate must be true or false, got ${String(propagate)}`);
+  const { signal, onProgress } = options;
+  const blocks = adapter.blocks();
+  const layers = blocks.flatMap((b) => b.layers);
+  if (layers.length === 0) {
+    throw new PruneError('NOT_FOUND', `${OP}: the model ${adapter.description} has no prunable layer (no linear or convolution weights were found); nothing to prune`);
+  }
+  const names = new Set<string>();
+  for (const layer of layers) {
+    if (names.has(layer.name)) throw new PruneError('INVALID_ARGUMENT', `${OP}: the adapter lists layer ${layer.name} twice`);
+    names.add(layer.name);
+    checkTargetFits(OP, target, layer.name, layer.shape[1]);
+  }
+  const layerSparsity = checkLayerSparsity(options.layerSparsity, blocks, target, method);
+  const calibrated = typeof method.createStatistic === 'function';
+  const nsamples = calibrated ? checkSampleCount(OP, options.nsamples ?? 128) : 0;
+  const runner = calibrated ? checkCalibration(OP, adapter, options.calibration, method.name) : undefined;
+  signal?.throwIfAborted();
+  await checkWeights(adapter, layers, signal);
+
+  let hidden: Tensor[] = [];
+  try {
+    if (runner !== undefined) {
+      const embed = progressStage(onProgress, 'embed', nsamples, 'samples');
+      hidden = await embedSamples(OP, runner, options.calibration as CalibrationSource, nsamples, signal, embed);
+    }
+    // Validation is complete; from here on weights are written.
+    if (typeof method.prepare === 'function') {
+      method = checkMethod(await method.prepare({ layers, target, readWeight: (name) => adapter.readWeight(name), signal }));
+    }
+    const calibrate = runner === undefined ? undefined : progressStage(onProgress, 'calibrate', nsamples * (blocks.length + (propagate ? blocks.length - 1 : 0)), 'samples');
+    const prune = progressStage(onProgress, 'prune', layers.length, 'layers');
+    const layerReports: LayerReport[] = [];
+    const blockReports: BlockReport[] = [];
+    for (let b = 0; b < blocks.length; b++) {
+      const block = blocks[b];
+      const blockTarget: SparsityTarget = layerSparsity === undefined ? target : { kind: 'unstructured', sparsity: layerSparsity[b] };
+      const statistics = new Map<string, LayerStatistic>();
+      let calibrationMs = 0;
+      let propagationMs = 0;
+      try {
+        if (runner !== undefined && block.layers.length > 0) {
+          for (const layer of block.layers) statistics.set(layer.name, method.createStatistic!(layer));
+          const t0 = performance.now();
+          // Without propagation the dense outputs become the next block's inputs right away.
+          runBlockOver(runner, b, hidden, statistics, !propagate, signal, calibrate, block);
+          calibrationMs = performance.now() - t0;
+        } else if (runner !== undefined) {
+          runBlockOver(runner, b, hidden, undefined, true, signal, calibrate, block);
+        }
+        for (const layer of block.layers) {
+          signal?.throwIfAborted();
+          const t0 = performance.now();
+          const weight = await adapter.readWeight(layer.name);
+          let result;
+          try {
+            result = method.pruneLayer(layer, weight, blockTarget, statistics.get(layer.name));
+          } finally {
+            weight.dispose();
+          }
+          try {
+            await adapter.writeWeight(layer.name, result.weight);
+            const counts = sparsityOf(result.mask);
+            layerReports.push({
+              name: layer.name,
+              block: block.name,
+              kind: layer.kind,
+              shape: [layer.shape[0], layer.shape[1]],
+              target: blockTarget,
+              sparsity: counts.sparsity,
+              pruned: counts.pruned,
+              total: counts.total,
+              ms: performance.now() - t0,
+            });
+          } finally {
+            dispose([result.weight, result.mask]);
+          }
+          // The statistic is no longer needed once its layer is pruned.
+          statistics.get(layer.name)?.dispose();
+          statistics.delete(layer.name);
+          prune.advance(1, layer.name);
+        }
+      } finally {
+        for (const s of statistics.values()) s.dispose();
+      }
+      if (runner !== undefined && propagate && block.layers.length > 0 && b < blocks.length - 1) {
+        const t0 = performance.now();
+        runBlockOver(runner, b, hidden, undefined, true, signal, calibrate, block);
+        propagationMs = performance.now() - t0;
+      }
+      blockReports.push({ name: block.name, calibrationMs, propagationMs });
+    }
+    const pruned = layerReports.reduce((n, l) => n + l.pruned, 0);
+    const total = layerReports.reduce((n, l) => n + l.total, 0);
+    return {
+      model: adapter.description,
+      method: method.name,
+      options: { ...(method.options ?? {}) },
+      target,
+      pattern: describeTarget(target),
+      layerSparsity: layerSparsity ?? null,
+      calibration: runner === undefined ? null : { nsamples, propagate, protocol: options.protocol === undefined ? null : { ...options.protocol } },
+      layers: layerReports,
+      blocks: blockReports,
+      sparsity: total === 0 ? 0 : pruned / total,
+      pruned,
+      total,
+      totalMs: performance.now() - started,
+    };
+  } finally {
+    dispose(hidden);
+  }
+}
