@@ -30,3 +30,4 @@ export * from './formats/index.js';
 export * from './calibration/index.js';
 export * from './safetensors/index.js';
 export type { BlockRunner, ModelAdapter, ModelBlock, PrunableKind, PrunableLayer } from './model/adapter.js';
+export * from './model/checkpoint.js';
