@@ -9,7 +9,8 @@ column loop with err = (w − q)/d and the lazy update Err1·Hinv[i1:i2, i2:].
 
 Usage:
   python3 sparsegpt_ref.py fixtures OUT.json      # writes the committed unit-test fixtures
-  python3 sparsegpt_ref.py time ROWS COLS REPEATS # median time of one prune, JSON on stdout
+  python3 sparsegpt_ref.py time ROWS COLS REPEATS [PREFIX]  # median time of one prune (JSON);
+                                                     # PREFIX.{w,h,pruned}.f32, PREFIX.keep.u8 for a side-by-side run
 """
 import base64
 import json
@@ -135,7 +136,10 @@ def fixtures(path):
         f.write('\n')
 
 
-def timing(rows, cols, repeats):
+def timing(rows, cols, repeats, out_prefix=None):
+    """Median time of one 50% unstructured prune (blocks of 128) on random W and H = (2/N)·XᵀX
+    (N = 2·cols tokens). With `out_prefix`, also writes W, H, the pruned W and the keep mask
+    as raw little-endian files so another implementation can be timed on the same data."""
     gen = torch.Generator().manual_seed(1)
     w = torch.randn((rows, cols), generator=gen)
     x = torch.randn((1, 2 * cols, cols), generator=gen)
@@ -143,16 +147,20 @@ def timing(rows, cols, repeats):
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        fasterprune(w, h, 0.5, 0, 0, 128, 0.01)
+        wp, keep = fasterprune(w, h, 0.5, 0, 0, 128, 0.01)
         times.append(time.perf_counter() - t)
     times.sort()
-    print(json.dumps({'rows': rows, 'cols': cols, 'seconds': times[len(times) // 2], 'all': times}))
+    if out_prefix:
+        for name, t in (('w', w), ('h', h), ('pruned', wp)):
+            t.contiguous().numpy().astype('<f4').tofile(f'{out_prefix}.{name}.f32')
+        keep.numpy().astype('u1').tofile(f'{out_prefix}.keep.u8')
+    print(json.dumps({'rows': rows, 'cols': cols, 'threads': torch.get_num_threads(), 'seconds': times[len(times) // 2], 'all': times}))
 
 
 if __name__ == '__main__':
     if sys.argv[1] == 'fixtures':
         fixtures(sys.argv[2])
     elif sys.argv[1] == 'time':
-        timing(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+        timing(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] if len(sys.argv) > 5 else None)
     else:
         raise SystemExit(__doc__)
