@@ -60,7 +60,7 @@ export async function capabilityColumns(core, tfjs, gpujs) {
   await create('gpujs-cpu');
   await create('gpujs-webasm');
   const gpujsNative = backends.find((b) => b.name === 'gpujs-cpu')?.native ?? [];
-  for (const mode of ['headlessgl', 'webgl', 'webgl2']) backends.push({ name: `gpujs-${mode}`, native: gpujsNative, notes: [] });
+  for (const mode of ['headlessgl', 'webgl', 'webgl2', 'gpu']) backends.push({ name: `gpujs-${mode}`, native: gpujsNative, notes: [] });
   // Why gpu.js leaves kernels to the reference backend, as the package states it.
   const gpujsReasons = Object.entries(gpujs.GPUJS_FALLBACK_REASONS ?? {}).map(([kernel, why]) => `\`${kernel}\` uses the reference backend: ${why}.`);
   backends.find((b) => b.name === 'gpujs-cpu')?.notes.push(...gpujsReasons);
