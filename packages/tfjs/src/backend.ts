@@ -92,7 +92,7 @@ function wrapKernels(kernels: Partial<Kernels<tf.Tensor>>, activate: () => void)
 }
 
 /** Every kernel this package implements over tfjs ops. */
-export const TFJS_KERNELS: Readonly<Kernels<tf.Tensor>> = {
+export const TFJS_KERNELS: Readonly<Partial<Kernels<tf.Tensor>>> = {
   ...elementwiseKernels,
   ...reduceKernels,
   ...layoutKernels,
@@ -128,7 +128,7 @@ function upload(name: TfjsBackendName, values: TypedArray, shape: Shape, dtype: 
  * Creates a {@link Backend} over TensorFlow.js on the chosen tfjs backend, initialising
  * it (wasm binaries come from the installed `@tensorflow/tfjs-backend-wasm`; nothing is
  * downloaded in Node). tfjs has one global engine: each kernel makes this backend's tfjs
- * backend current before it runs, so several @prune tfjs backends can be used in one
+ * backend current before it runs, so several backends of this package can be used in one
  * process (switching costs a little each time it happens).
  *
  * @param options - which tfjs backend to use

@@ -1,7 +1,7 @@
 import { type Backend, type DType, PruneError, Tensor, fromArray, getBackend } from '@prune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { isTfjsBackend } from './backend.js';
-import { readData } from './kernels/util.js';
+import { readData, share } from './kernels/util.js';
 
 /** Options of {@link fromTfjs}. */
 export interface FromTfjsOptions {
@@ -24,7 +24,7 @@ export interface FromTfjsOptions {
 export function toTfjs(t: Tensor): tf.Tensor {
   if (isTfjsBackend(t.backend)) {
     t.backend.activate();
-    return tf.clone(t.ref<tf.Tensor>().handle);
+    return share(t.ref<tf.Tensor>().handle);
   }
   return tf.tensor(t.dataSync(), [...t.shape], t.dtype);
 }
@@ -52,7 +52,7 @@ export function fromTfjs(x: tf.Tensor, options: FromTfjsOptions = {}): Tensor {
   const backend = options.backend ?? getBackend();
   if (isTfjsBackend(backend)) {
     backend.activate();
-    return new Tensor(backend, tf.keep(tf.clone(x)), x.shape, dtype);
+    return new Tensor(backend, tf.keep(share(x)), x.shape, dtype);
   }
   return fromArray(readData(x, dtype), x.shape, dtype, { backend });
 }

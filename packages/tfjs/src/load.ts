@@ -4,11 +4,11 @@ import * as tf from '@tensorflow/tfjs-core';
 /** A tfjs backend @prune/tfjs can run on. */
 export type TfjsBackendName = 'cpu' | 'wasm' | 'tensorflow' | 'webgl' | 'webgpu';
 
-/** The Node bindings that provide tfjs' `tensorflow` backend, in the order `auto` tries them. */
-export const NODE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
+/** A Node binding that provides tfjs' `tensorflow` backend. */
+export type NodePackage = '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node';
 
-/** A Node binding package name. */
-export type NodePackage = (typeof NODE_PACKAGES)[number];
+/** The Node bindings, in the order `auto` tries them. */
+const NODE_PACKAGES: readonly NodePackage[] = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
 
 /** What {@link loadTfjsBackend} started. */
 export interface LoadedTfjsBackend {

@@ -1,6 +1,6 @@
 import { type BinaryOp, type CompareOp, type DType, type Kernels, type Shape, type UnaryOp, referenceBackend } from '@prune/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { type Ref, constant, fromHost, select, toHost } from './util.js';
+import { type Ref, constant, fromHost, select, share, toHost } from './util.js';
 
 const ref = referenceBackend.kernels;
 const TWO_POW_31 = 2147483648;
@@ -23,7 +23,7 @@ function floatToInt32(x: tf.Tensor): tf.Tensor {
 
 function cast(x: Ref, attrs: { dtype: DType }): tf.Tensor {
   const to = attrs.dtype;
-  if (x.dtype === to) return tf.clone(x.handle);
+  if (x.dtype === to) return share(x.handle);
   // `!= 0` keeps NaN true and −0 false, as the reference does.
   if (to === 'bool') return tf.notEqual(x.handle, tf.zerosLike(x.handle));
   if (to === 'int32' && x.dtype === 'float32') return floatToInt32(x.handle);
@@ -183,7 +183,7 @@ function where(cond: Ref, a: Ref, b: Ref, attrs: { outShape: Shape }): tf.Tensor
  */
 function softmax(x: Ref, attrs: { axis: number; log: boolean }): tf.Tensor {
   const h = x.dtype === 'float32' ? x.handle : tf.cast(x.handle, 'float32');
-  if (h.size === 0) return tf.clone(h);
+  if (h.size === 0) return share(h);
   const { axis } = attrs;
   const anyNaN = tf.any(tf.isNaN(h), axis, true);
   const max = tf.where(anyNaN, constant(NaN), tf.max(h, axis, true));

@@ -1,6 +1,6 @@
 import type { Kernels, Shape } from '@prune/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { type Ref, filled, sizeOfShape } from './util.js';
+import { type Ref, filled, share, sizeOfShape } from './util.js';
 
 function transpose(x: Ref, attrs: { perm: readonly number[]; outShape: Shape }): tf.Tensor {
   if (x.handle.size === 0) return filled(attrs.outShape, 0, x.dtype);
@@ -14,14 +14,14 @@ function reshape(x: Ref, attrs: { shape: Shape }): tf.Tensor {
 
 function slice(x: Ref, attrs: { begin: readonly number[]; size: readonly number[] }): tf.Tensor {
   if (sizeOfShape(attrs.size) === 0) return filled(attrs.size, 0, x.dtype);
-  if (x.shape.length === 0) return tf.clone(x.handle);
+  if (x.shape.length === 0) return share(x.handle);
   return tf.slice(x.handle, [...attrs.begin], [...attrs.size]);
 }
 
 function concat(xs: readonly Ref[], attrs: { axis: number; outShape: Shape }): tf.Tensor {
   const parts = xs.filter((r) => r.handle.size > 0).map((r) => r.handle);
   if (parts.length === 0) return filled(attrs.outShape, 0, xs[0].dtype);
-  if (parts.length === 1) return tf.clone(parts[0]);
+  if (parts.length === 1) return share(parts[0]);
   return tf.concat(parts, attrs.axis);
 }
 
@@ -39,7 +39,7 @@ function scatter(x: Ref, indices: Ref, updates: Ref, attrs: { axis: number }): t
   const { axis } = attrs;
   const n = x.shape[axis];
   const idx = indices.handle.dataSync() as Int32Array;
-  if (idx.length === 0 || x.handle.size === 0) return tf.clone(x.handle);
+  if (idx.length === 0 || x.handle.size === 0) return share(x.handle);
   const source = new Int32Array(n);
   for (let j = 0; j < n; j++) source[j] = j;
   for (let p = 0; p < idx.length; p++) source[idx[p]] = n + p;

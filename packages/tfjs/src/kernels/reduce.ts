@@ -1,6 +1,6 @@
 import { type Kernels, type ReduceOp, type Shape, referenceBackend } from '@prune/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { type Ref, constant, filled, firstTrue, fromHost, select, sizeOfShape, toHost } from './util.js';
+import { type Ref, constant, filled, firstTrue, fromHost, select, share, sizeOfShape, toHost } from './util.js';
 
 const ref = referenceBackend.kernels;
 const INT32_MIN = -2147483648;
@@ -88,7 +88,7 @@ function argReduce(x: Ref, attrs: { op: 'argmax' | 'argmin'; axis: number }): tf
 
 function cumsum(x: Ref, attrs: { axis: number; exclusive: boolean; reverse: boolean }): tf.Tensor {
   if (x.dtype === 'bool') return fromHost(ref.cumsum(toHost(x), attrs), x.shape, x.dtype);
-  if (x.handle.size === 0) return tf.clone(x.handle);
+  if (x.handle.size === 0) return share(x.handle);
   return tf.cumsum(x.handle, attrs.axis, attrs.exclusive, attrs.reverse);
 }
 

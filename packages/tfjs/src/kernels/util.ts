@@ -67,3 +67,11 @@ export function select(cond: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   const picked = tf.where(cond, tf.cast(a, 'int32'), tf.cast(b, 'int32'));
   return tf.notEqual(picked, tf.zerosLike(picked));
 }
+
+/**
+ * A new tfjs tensor on the same storage as `t` (reference-counted, disposed independently).
+ * A same-shape reshape is used because tfjs-wasm's `clone` copies the data.
+ */
+export function share(t: tf.Tensor): tf.Tensor {
+  return tf.reshape(t, t.shape);
+}
