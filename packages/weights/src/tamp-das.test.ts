@@ -19,11 +19,13 @@ describe('modalitySimilarities', () => {
     const r = Math.SQRT1_2;
     // visual pairs (upper): cos(v0,v1) = r, cos(v0,v2) = 0 (not > 0, dropped), cos(v1,v2) = r
     expect(s.visual).toBeCloseTo(r, 6);
-    // language pair: cos = −1, not positive: no entries
-    expect(s.language).toBeUndefined();
+    // language pair: cos = −1, not positive: a pair but no positive one → 0
+    expect(s.language).toBe(0);
     // cross: v0·l = [1, −1], v1·l = [r, −r], v2·l = [0, 0] → mean 0
     expect(s.cross).toBeCloseTo(0, 6);
-    expect(diversityScore(s)).toBeCloseTo(1 - r + 1, 6);
+    expect(diversityScore(s)).toBeCloseTo(1 - r + 1 + 1, 6);
+    // one visual token only: no visual pair at all → undefined
+    expect(modalitySimilarities(tensor([[1, 0], [0, 1], [1, 1]]), flags([true, false, false])).visual).toBeUndefined();
   });
 
   it('takes every positive upper-triangular pair, including pairs in different positions', () => {

@@ -5,9 +5,10 @@ import type { LayerObservation, ObservationNeeds, ObservingStatistic } from './t
  * Mean cosine similarities of one layer's output tokens by modality (TAMP's
  * `cos_pairwise_density`): `visual` = S_vv, the mean of the positive strictly-upper-triangular
  * entries of Ô_v·Ô_vᵀ; `language` = S_ll, the same for language tokens; `cross` = S_vl, the
- * mean of all entries of Ô_v·Ô_lᵀ (Ô: L2-normalised output rows). A term with no entries
- * (fewer than two tokens of a modality, no positive pair, or a missing modality) is
- * `undefined` — the reference would produce NaN.
+ * mean of all entries of Ô_v·Ô_lᵀ (Ô: L2-normalised output rows). Where the reference would
+ * produce NaN we decide: a modality with pairs but no positive one gets 0 (its tokens are as
+ * diverse as can be); a term without any pair (fewer than two tokens of a modality, or a
+ * modality missing from the sample) is `undefined` and is left out of averages.
  */
 export interface ModalitySimilarities {
   /** S_vv. */
@@ -26,7 +27,7 @@ export interface ModalitySimilarities {
  * @param visual - per-token modality, 1 for the first modality
  */
 export function similaritiesFromGram(gram: ArrayLike<number>, n: number, visual: ArrayLike<number>): ModalitySimilarities {
-  let vvSum = 0, vvCount = 0, llSum = 0, llCount = 0, vlSum = 0, vlCount = 0;
+  let vvSum = 0, vvCount = 0, llSum = 0, llCount = 0, vlSum = 0, vlCount = 0, vvPairs = 0, llPairs = 0;
   for (let i = 0; i < n; i++) {
     const vi = visual[i] !== 0;
     for (let j = 0; j < n; j++) {
@@ -35,7 +36,10 @@ export function similaritiesFromGram(gram: ArrayLike<number>, n: number, visual:
       if (vi && !vj) {
         vlSum += g;
         vlCount++;
-      } else if (j > i && vi === vj && g > 0) {
+      } else if (j > i && vi === vj) {
+        if (vi) vvPairs++;
+        else llPairs++;
+        if (!(g > 0)) continue;
         if (vi) {
           vvSum += g;
           vvCount++;
@@ -47,8 +51,8 @@ export function similaritiesFromGram(gram: ArrayLike<number>, n: number, visual:
     }
   }
   return {
-    visual: vvCount > 0 ? vvSum / vvCount : undefined,
-    language: llCount > 0 ? llSum / llCount : undefined,
+    visual: vvCount > 0 ? vvSum / vvCount : vvPairs > 0 ? 0 : undefined,
+    language: llCount > 0 ? llSum / llCount : llPairs > 0 ? 0 : undefined,
     cross: vlCount > 0 ? vlSum / vlCount : undefined,
   };
 }
