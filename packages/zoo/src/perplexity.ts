@@ -8,6 +8,11 @@ export interface PerplexityProtocol {
   stride: number;
   /** At most this many windows per text (from the start of the text). */
   maxWindows: number;
+  /**
+   * Windows per forward pass (does not change the result).
+   * @defaultValue 8
+   */
+  batch?: number;
 }
 
 /** Something that maps int32 token ids `[batch, seq]` to logits `[batch, seq, vocab]`. */
@@ -39,30 +44,34 @@ export function perplexity(model: LanguageModel, tokens: readonly number[], prot
   if (!Number.isInteger(window) || window < 2) throw new PruneError('OUT_OF_RANGE', `window must be an integer ≥ 2, got ${window}`);
   if (!Number.isInteger(stride) || stride < 1 || stride > window) throw new PruneError('OUT_OF_RANGE', `stride must be in 1..window, got ${stride}`);
   if (tokens.length < window) throw new PruneError('OUT_OF_RANGE', `the text has ${tokens.length} tokens, fewer than one window of ${window}`);
+  const starts: number[] = [];
+  for (let start = 0; start + window <= tokens.length && starts.length < maxWindows; start += stride) starts.push(start);
+  const batch = Math.max(1, Math.min(protocol.batch ?? 8, starts.length));
   let nll = 0;
   let count = 0;
-  let windows = 0;
-  let scoredUpTo = 0; // positions < scoredUpTo already have a prediction
-  for (let start = 0; start + window <= tokens.length && windows < maxWindows; start += stride) {
-    const ids = tokens.slice(start, start + window);
-    const logits = tidy(() => model.forward(fromArray(Int32Array.from(ids), [1, window], 'int32')));
+  for (let b0 = 0; b0 < starts.length; b0 += batch) {
+    const group = starts.slice(b0, b0 + batch);
+    const ids = new Int32Array(group.length * window);
+    group.forEach((start, r) => ids.set(tokens.slice(start, start + window), r * window));
+    const logits = tidy(() => model.forward(fromArray(ids, [group.length, window], 'int32')));
     const values = logits.dataSync();
     logits.dispose();
-    const vocab = values.length / window;
-    const first = Math.max(1, scoredUpTo - start);
-    for (let p = first; p < window; p++) {
-      // logits at p-1 predict token p.
-      const row = (p - 1) * vocab;
-      let max = -Infinity;
-      for (let v = 0; v < vocab; v++) max = Math.max(max, values[row + v]);
-      let sum = 0;
-      for (let v = 0; v < vocab; v++) sum += Math.exp(values[row + v] - max);
-      nll += max + Math.log(sum) - values[row + ids[p]];
-      count++;
-    }
-    scoredUpTo = start + window;
-    windows++;
+    const vocab = values.length / (group.length * window);
+    group.forEach((start, r) => {
+      // Positions already predicted by the previous (overlapping) window are not scored again.
+      const first = start === 0 ? 1 : Math.max(1, window - stride);
+      for (let p = first; p < window; p++) {
+        // logits at p-1 predict token p.
+        const row = (r * window + p - 1) * vocab;
+        let max = -Infinity;
+        for (let v = 0; v < vocab; v++) max = Math.max(max, values[row + v]);
+        let sum = 0;
+        for (let v = 0; v < vocab; v++) sum += Math.exp(values[row + v] - max);
+        nll += max + Math.log(sum) - values[row + ids[r * window + p]];
+        count++;
+      }
+    });
   }
   const mean = nll / count;
-  return { perplexity: Math.exp(mean), nll: mean, tokens: count, windows };
+  return { perplexity: Math.exp(mean), nll: mean, tokens: count, windows: starts.length };
 }
