@@ -1,0 +1,10 @@
+/**
+ * `@prune/cli`: the `prune` command. Also usable programmatically through {@link main}.
+ *
+ * @packageDocumentation
+ */
+export { main } from './main.js';
+export type { CommandIo } from './main.js';
+export { HELP, WEIGHT_METHODS, parsePattern, parseWeightArgs } from './args.js';
+export type { Pattern, WeightMethodName, WeightOptions } from './args.js';
+export { BACKEND_CHOICES, selectBackend } from './backend.js';

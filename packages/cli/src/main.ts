@@ -1,0 +1,134 @@
+import { stat, writeFile } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import { PruneError } from '@prune/core';
+import { ZOO_LANGUAGE_MODELS, type ZooLanguageModelName, zooModelFolder } from '@prune/zoo';
+import { HELP, type WeightOptions, parseWeightArgs } from './args.js';
+import { selectBackend } from './backend.js';
+import { type CheckpointJobResult, runCheckpointJob } from './checkpoint-job.js';
+import { type LmJobResult, runLmJob } from './lm-job.js';
+import { checkOutputAgainstInput, withStagedOutput } from './output.js';
+import { createProgressDisplay } from './progress.js';
+import { formatBytes, formatSeconds, formatTable } from './table.js';
+
+/** Where the command writes; injectable for tests. */
+export interface CommandIo {
+  /** Standard output (tables, JSON). */
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Standard error (progress, errors). */
+  stderr: NodeJS.WriteStream;
+}
+
+/** What kind of model `--model` names. */
+type ModelSource = { kind: 'lm'; folder: string; description: string; input?: string } | { kind: 'checkpoint'; path: string };
+
+async function resolveModel(model: string): Promise<ModelSource> {
+  if ((ZOO_LANGUAGE_MODELS as readonly string[]).includes(model)) {
+    return { kind: 'lm', folder: await zooModelFolder(model as ZooLanguageModelName), description: `zoo:${model}` };
+  }
+  const info = await stat(model).catch(() => undefined);
+  if (!info) {
+    throw new PruneError('NOT_FOUND', `--model ${model} is neither a zoo model (${ZOO_LANGUAGE_MODELS.join(', ')}) nor an existing file or folder`);
+  }
+  if (info.isDirectory()) {
+    const has = async (f: string): Promise<boolean> => stat(join(model, f)).then((s) => s.isFile(), () => false);
+    if ((await has('config.json')) && (await has('tokenizer.json'))) return { kind: 'lm', folder: model, description: model, input: model };
+    if (await has('model.json')) {
+      throw new PruneError('UNSUPPORTED', `${model} is a tfjs model folder; this build of the command prunes zoo language models and safetensors checkpoints`);
+    }
+  }
+  return { kind: 'checkpoint', path: model };
+}
+
+function lmTable(r: LmJobResult): string {
+  const rows = [
+    ['dense', '—', '0.0%', r.dense.overall.toFixed(2), r.dense.overall.toFixed(2), formatBytes(r.results[0]?.size.denseBytes ?? 0), '—'],
+    ...r.results.map((m) => [
+      m.method,
+      m.pattern,
+      `${(m.sparsity * 100).toFixed(1)}%`,
+      r.dense.overall.toFixed(2),
+      m.perplexity.overall.toFixed(2),
+      `${formatBytes(m.size.sparseBytes)}${m.size.compressedFileBytes ? ` (file ${formatBytes(m.size.compressedFileBytes)})` : ''}`,
+      formatSeconds(m.seconds),
+    ]),
+  ];
+  const main = formatTable(
+    [
+      { header: 'method' },
+      { header: 'pattern' },
+      { header: 'sparsity', align: 'right' },
+      { header: 'ppl before', align: 'right' },
+      { header: 'ppl after', align: 'right' },
+      { header: 'size (sparse)', align: 'right' },
+      { header: 'time', align: 'right' },
+    ],
+    rows,
+  );
+  const sources = Object.keys(r.dense.bySource);
+  const perSource = formatTable(
+    [{ header: 'perplexity' }, ...sources.map((s) => ({ header: s, align: 'right' as const }))],
+    [['dense', ...sources.map((s) => r.dense.bySource[s].toFixed(2))], ...r.results.map((m) => [m.method, ...sources.map((s) => m.perplexity.bySource[s].toFixed(2))])],
+  );
+  const e = r.evaluation;
+  return `${main}\n\n${perSource}\n\nmodel ${r.model} · backend ${r.backend} · evaluation: ${e.windowsPerSource} windows of ${e.window} tokens per source (stride ${e.stride}) on the held-out split`;
+}
+
+function checkpointTable(results: CheckpointJobResult[]): string {
+  return formatTable(
+    [{ header: 'method' }, { header: 'pattern' }, { header: 'sparsity', align: 'right' }, { header: 'input', align: 'right' }, { header: 'output', align: 'right' }, { header: 'time', align: 'right' }],
+    results.map((r) => [r.method, r.pattern, `${(r.sparsity * 100).toFixed(1)}%`, formatBytes(r.inputBytes), formatBytes(r.outputBytes), formatSeconds(r.seconds)]),
+  );
+}
+
+async function runWeights(options: WeightOptions, io: CommandIo): Promise<void> {
+  const source = await resolveModel(options.model);
+  const out = resolve(options.out);
+  await checkOutputAgainstInput(out, source.kind === 'lm' ? source.input : source.path);
+  const backend = await selectBackend(options.backend);
+  const progress = createProgressDisplay(io.stderr, !options.json);
+  let report: unknown;
+  let table: string;
+  try {
+    await withStagedOutput(out, async (staging) => {
+      if (source.kind === 'lm') {
+        const r = await runLmJob(source.folder, source.description, options, staging, backend, progress.onProgress);
+        for (const m of r.results) m.output = relative(process.cwd(), join(out, relative(staging, m.output))) || '.';
+        report = { command: 'prune', options, ...r };
+        table = lmTable(r);
+      } else {
+        const r = await runCheckpointJob(source.path, options, staging, progress.onProgress);
+        report = { command: 'prune', options, backend: backend.name, results: r };
+        table = checkpointTable(r);
+      }
+      await writeFile(join(staging, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+    });
+  } finally {
+    progress.stop();
+  }
+  if (options.json) io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else io.stdout.write(`\n${table!}\n\nwrote ${relative(process.cwd(), out) || '.'}/ (pruned checkpoint and report.json)\n`);
+}
+
+/**
+ * Runs the `prune` command with `argv` (arguments after the command name). Returns the exit
+ * code: 0 on success, 2 for invalid arguments, 1 for other errors (the message says what to
+ * change); the input is never modified and no partial output is left.
+ */
+export async function main(argv: readonly string[], io: CommandIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  try {
+    const parsed = parseWeightArgs(argv);
+    if (parsed.help) {
+      io.stdout.write(HELP);
+      return 0;
+    }
+    await runWeights(parsed.options, io);
+    return 0;
+  } catch (e) {
+    if (e instanceof PruneError) {
+      io.stderr.write(`prune: error [${e.code}]: ${e.message}\n`);
+      return e.code === 'INVALID_ARGUMENT' || e.code === 'OUT_OF_RANGE' ? 2 : 1;
+    }
+    io.stderr.write(`prune: unexpected failure: ${(e as Error)?.stack ?? String(e)}\n`);
+    return 1;
+  }
+}
