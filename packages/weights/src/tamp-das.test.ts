@@ -104,7 +104,7 @@ describe('allocateKeepBudget', () => {
       keep.forEach((k, m) => {
         expect(Number.isInteger(k)).toBe(true);
         expect(k).toBeLessThanOrEqual(sizes[m]);
-        expect(k).toBeGreaterThanOrEqual(Math.ceil(sizes[m] * Math.max(0, 1 - Math.min(s + 0.1, 1))));
+        expect(k).toBeGreaterThanOrEqual(Math.floor(sizes[m] * Math.max(0, 1 - Math.min(s + 0.1, 1))));
       });
     }
   });

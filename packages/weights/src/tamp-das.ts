@@ -225,8 +225,9 @@ export interface KeepBudgetOptions {
  * each matrix keeps so that the total is K = floor((1 − s)·Σ n_m) and more diverse matrices
  * keep more.
  *
- * keep_m starts at ceil(n_m·(1 − s_max)); then, while Σ keep < K, each matrix gets
- * ceil(d_m/Σd · (K − Σ keep)) more; a matrix that reaches n_m is clipped there and its score
+ * keep_m starts at ceil(n_m·(1 − s_max)) (with a 1e-9 relative slack so decimal sparsities
+ * such as s_max = 0.8 floor exactly, as the reference's float32 arithmetic does); then,
+ * while Σ keep < K, each matrix gets ceil(d_m/Σd · (K − Σ keep)) more; a matrix that reaches n_m is clipped there and its score
  * drops out. Rounding is fixed so Σ keep = K exactly: a shortfall (no progress) is filled
  * in matrix order up to each n_m, an excess is taken back from the largest budgets down to
  * their floors. Departures from the released code: its excess branch adds where it should
@@ -264,7 +265,10 @@ export function allocateKeepBudget(scores: readonly number[], sizes: readonly nu
   const count = scores.length;
   const total = sizes.reduce((a, b) => a + b, 0);
   const budget = Math.floor(total * (1 - sparsity));
-  const minimum = sizes.map((n) => Math.min(n, Math.ceil(n * floorFraction)));
+  // ceil(n·(1 − s_max)) of the decimal values: s + 0.1 carries binary noise (1 − 0.8 is
+  // 0.20000000000000007, so 1610·(1 − s_max) would ceil to 323); the reference, computing in
+  // float32, gets 322. A relative slack of 1e-9 absorbs the noise and nothing else.
+  const minimum = sizes.map((n) => Math.min(n, Math.max(0, Math.ceil(n * floorFraction - 1e-9 * n))));
   const keep = [...minimum];
   const active = [...scores];
   const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
