@@ -154,8 +154,8 @@ export function compareNatural(a: string, b: string): number {
  * @param layers - prunable layers
  * @returns the blocks
  */
-export function checkpointBlocks(layers: readonly PrunableLayer[]): ModelBlock[] {
-  const groups = new Map<string, PrunableLayer[]>();
+export function checkpointBlocks<L extends PrunableLayer>(layers: readonly L[]): (ModelBlock & { readonly layers: readonly L[] })[] {
+  const groups = new Map<string, L[]>();
   for (const layer of layers) {
     const block = checkpointBlockOf(layer.name) ?? layer.name;
     let group = groups.get(block);

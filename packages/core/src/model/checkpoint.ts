@@ -4,6 +4,8 @@ import type { NmPattern } from '../formats/nm.js';
 import { sparseToRawTensors } from '../formats/raw.js';
 import { type SparseFormatRequest, encodeSparse } from '../formats/sparse.js';
 import { fromArray } from '../ops/creation.js';
+import { referenceBackend } from '../reference/index.js';
+import { getBackend } from '../registry.js';
 import { slice } from '../ops/layout.js';
 import { type ProgressOptions, type ProgressStage, progressStage } from '../progress.js';
 import { type AtomicFile, createAtomicFile, writeFileAtomic } from '../safetensors/atomic.js';
@@ -67,6 +69,12 @@ export interface CheckpointAdapterOptions extends CheckpointLayerFilter, Progres
   chunkElements?: number;
 }
 
+/** A block of a checkpoint: its prunable layers with their storage details. */
+export interface CheckpointBlock extends ModelBlock {
+  /** Its prunable layers, in natural name order. */
+  readonly layers: readonly CheckpointLayer[];
+}
+
 /** What {@link CheckpointAdapter.finish} wrote. */
 export interface CheckpointWriteResult {
   /** Files written (absolute paths): the safetensors files, then the index if there is one. */
@@ -101,6 +109,8 @@ export interface CheckpointAdapter extends ModelAdapter {
   readonly skipped: readonly SkippedTensor[];
   /** Size of the input files in bytes. */
   readonly inputBytes: number;
+  /** Blocks in natural name order, their layers with storage details. */
+  blocks(): readonly CheckpointBlock[];
   /**
    * One prunable layer by name.
    * @param name - layer name (the tensor name without `.weight`)
@@ -298,7 +308,7 @@ async function createAdapter(
     );
   }
   const layerByName = new Map(layers.map((l) => [l.name, l]));
-  const blocks: readonly ModelBlock[] = Object.freeze(checkpointBlocks(layers));
+  const blocks: readonly CheckpointBlock[] = Object.freeze(checkpointBlocks(layers));
 
   // Input files, and output files mirroring them.
   const inputFiles: string[] = [];
@@ -568,7 +578,11 @@ async function createAdapter(
       const values = await source.readTensor(layer.tensor, { as: 'float32' });
       const bad = firstNonFinite(values);
       if (bad >= 0) throw nonFinite('tensor', layer, values, bad);
-      return fromArray(values, layer.shape, 'float32', options.backend === undefined ? {} : { backend: options.backend });
+      const backend = options.backend ?? getBackend();
+      // The reference backend's storage is a typed array, and `values` is fresh and ours: hand
+      // it over instead of copying, so reading a weight costs one copy of it, not two.
+      if (backend === referenceBackend) return new Tensor(referenceBackend, values, layer.shape, 'float32');
+      return fromArray(values, layer.shape, 'float32', { backend });
     },
     async writeWeight(name: string, weight: Tensor): Promise<void> {
       const layer = lookup(name, 'write');

@@ -1,0 +1,313 @@
+#!/usr/bin/env node
+// Scale benchmark: prune a synthetic safetensors checkpoint of ≥ 4 GB layer by layer through
+// @prune/core's checkpoint adapter (openCheckpointAdapter) and measure peak resident memory
+// against the size of the checkpoint's largest tensor. The claim under test: streaming a
+// checkpoint keeps peak RSS below 3× its largest tensor, whatever the checkpoint's size.
+//
+// The checkpoint has LLaMA-7B shapes in float32: per block q/k/v/o projections of
+// 4096 × 4096 and gate/up 11008 × 4096, down 4096 × 11008, two RMSNorm vectors; plus a
+// (shortened, 8192-token) embedding and LM head that the adapter copies unchanged. Values are
+// uniform, deterministic (core's Random, seed 0). It is written tensor by tensor with the
+// streaming writer in a child process.
+//
+// Each pruning method runs in a fresh child process (so its peak is its own), data-free:
+// for each layer read → score → mask → apply → write, disposing every temporary as soon as
+// it is used:
+//   magnitude-row        per-row 50% magnitude mask (rowMask(|W|)), Wanda's comparison group,
+//                        computed on row bands of W
+//   magnitude-row-whole  the same mask computed on the whole matrix at once (for comparison)
+//   magnitude-matrix     per-matrix 50% threshold (thresholdMask(|W|)), the reference magnitude
+//   nm-2:4               2:4 magnitude (nmMask(|W|, keep 2 of 4)), on row bands
+// When @prune/weights is built, its magnitude score and select steps (magnitudeScore,
+// magnitudeMask) make the masks; otherwise core's rowMask / thresholdMask / nmMask on |W|.
+// Peak RSS is measured two ways: process.memoryUsage().rss sampled on a 2 ms timer and at
+// every step, and the kernel's high-water mark VmHWM from /proc/self/status at the end.
+// After each run the output is spot-checked (sparsity of a pruned matrix, bit-identical
+// embedding) and deleted; the input is deleted at the end (unless --keep).
+//
+// Run: npx tsc -p packages/core/tsconfig.build.json && node bench/scale.mjs
+// Options: --dir DIR (default /work/tmp if it exists, else the OS temp folder), --blocks N
+// (default 5 → 4.3 GB), --methods a,b,c, --keep (keep the input checkpoint), --input FILE
+// (reuse a checkpoint kept by an earlier --keep run of the same --blocks).
+// Writes bench/results/scale.json.
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const SELF = fileURLToPath(import.meta.url);
+const CORE = pathToFileURL(join(HERE, '../packages/core/dist/index.js')).href;
+const WEIGHTS = join(HERE, '../packages/weights/dist/index.js');
+const RATIO_LIMIT = 3;
+
+const HIDDEN = 4096;
+const INTERMEDIATE = 11008;
+const VOCAB = 8192;
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+}
+
+/** Tensor specs in writing order, LLaMA naming. */
+function checkpointSpecs(blocks) {
+  const specs = new Map();
+  specs.set('model.embed_tokens.weight', { dtype: 'F32', shape: [VOCAB, HIDDEN] });
+  for (let b = 0; b < blocks; b++) {
+    const p = `model.layers.${b}`;
+    for (const m of ['q_proj', 'k_proj', 'v_proj', 'o_proj']) specs.set(`${p}.self_attn.${m}.weight`, { dtype: 'F32', shape: [HIDDEN, HIDDEN] });
+    specs.set(`${p}.mlp.gate_proj.weight`, { dtype: 'F32', shape: [INTERMEDIATE, HIDDEN] });
+    specs.set(`${p}.mlp.up_proj.weight`, { dtype: 'F32', shape: [INTERMEDIATE, HIDDEN] });
+    specs.set(`${p}.mlp.down_proj.weight`, { dtype: 'F32', shape: [HIDDEN, INTERMEDIATE] });
+    specs.set(`${p}.input_layernorm.weight`, { dtype: 'F32', shape: [HIDDEN] });
+    specs.set(`${p}.post_attention_layernorm.weight`, { dtype: 'F32', shape: [HIDDEN] });
+  }
+  specs.set('model.norm.weight', { dtype: 'F32', shape: [HIDDEN] });
+  specs.set('lm_head.weight', { dtype: 'F32', shape: [VOCAB, HIDDEN] });
+  return specs;
+}
+
+function vmHWM() {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** Peak-RSS sampler: a timer plus explicit samples at step boundaries. */
+function rssSampler() {
+  let peak = process.memoryUsage().rss;
+  const sample = () => {
+    const rss = process.memoryUsage().rss;
+    if (rss > peak) peak = rss;
+  };
+  const timer = setInterval(sample, 2);
+  return {
+    sample,
+    stop() {
+      clearInterval(timer);
+      sample();
+      return peak;
+    },
+  };
+}
+
+// ---------------------------------------------------------------- child: generate
+async function generate(path, blocks) {
+  const core = await import(CORE);
+  const specs = checkpointSpecs(blocks);
+  const rng = new core.Random(0);
+  const start = performance.now();
+  const writer = await core.createSafetensorsWriter(path, specs, { metadata: { format: 'pt', note: 'synthetic LLaMA-7B-shaped checkpoint for the scale benchmark' } });
+  try {
+    for (const [name, spec] of specs) {
+      const n = spec.shape.reduce((a, d) => a * d, 1);
+      const data = new Float32Array(n);
+      if (spec.shape.length === 1) data.fill(1);
+      else for (let i = 0; i < n; i++) data[i] = (rng.nextUint32() / 4294967296 - 0.5) * 0.04;
+      await writer.write(name, data);
+    }
+    await writer.finish();
+  } catch (error) {
+    await writer.abort();
+    throw error;
+  }
+  return { seconds: (performance.now() - start) / 1000, bytes: statSync(path).size };
+}
+
+// ---------------------------------------------------------------- child: prune
+/** @prune/weights' magnitude score and select steps, when that package is built. */
+async function loadMagnitude() {
+  if (!existsSync(WEIGHTS)) return undefined;
+  const w = await import(pathToFileURL(WEIGHTS).href);
+  if (![w.magnitudeScore, w.magnitudeMask, w.unstructured, w.nm].every((f) => typeof f === 'function')) return undefined;
+  return {
+    source: '@prune/weights magnitudeScore + magnitudeMask',
+    row: (band) => w.magnitudeMask(w.magnitudeScore(band), w.unstructured(0.5), { scope: 'row' }),
+    matrix: (m) => w.magnitudeMask(w.magnitudeScore(m), w.unstructured(0.5), { scope: 'matrix' }),
+    nm24: (band) => w.magnitudeMask(w.magnitudeScore(band), w.nm(2, 4)), // prune 2 of every 4 = keep 2 of 4
+  };
+}
+
+async function prune(input, output, method) {
+  const core = await import(CORE);
+  const baseline = process.memoryUsage().rss;
+  const sampler = rssSampler();
+  const magnitude = (await loadMagnitude()) ?? {
+    source: '@prune/core rowMask / thresholdMask / nmMask',
+    row: (band) => core.rowMask(core.abs(band), { sparsity: 0.5 }),
+    matrix: (m) => core.thresholdMask(core.abs(m), { sparsity: 0.5 }),
+    nm24: (band) => core.nmMask(core.abs(band), { n: 2, m: 4, mode: 'keep' }),
+  };
+  // Per-row and N:M masks are decided row by row, so they are computed on row bands of W
+  // (≈ 16 MiB each) and joined: the full-size |W| never exists. The per-matrix threshold
+  // needs all of |W| at once and runs on the whole matrix, as the method itself does.
+  const rowBands = (w, fn) => {
+    const rows = Math.max(1, Math.floor((1 << 22) / w.shape[1]));
+    const parts = [];
+    try {
+      for (let r = 0; r < w.shape[0]; r += rows) parts.push(core.tidy(() => fn(core.slice(w, [r, 0], [Math.min(rows, w.shape[0] - r), w.shape[1]]))));
+      return core.concat(parts, 0);
+    } finally {
+      for (const p of parts) p.dispose();
+    }
+  };
+  const maskOf = {
+    'magnitude-row': (w) => rowBands(w, magnitude.row),
+    'magnitude-row-whole': (w) => core.tidy(() => magnitude.row(w)),
+    'magnitude-matrix': (w) => core.tidy(() => magnitude.matrix(w)),
+    'nm-2:4': (w) => rowBands(w, magnitude.nm24),
+  }[method];
+  if (maskOf === undefined) throw new Error(`unknown method ${method}`);
+  const start = performance.now();
+  const adapter = await core.openCheckpointAdapter(input, { output });
+  let layers = 0;
+  let largestLayerBytes = 0;
+  const steps = { read: 0, mask: 0, apply: 0, write: 0 };
+  try {
+    for (const block of adapter.blocks()) {
+      for (const layer of block.layers) {
+        let t = performance.now();
+        const w = await adapter.readWeight(layer.name);
+        sampler.sample();
+        steps.read += performance.now() - t;
+        t = performance.now();
+        const keep = maskOf(w);
+        sampler.sample();
+        steps.mask += performance.now() - t;
+        t = performance.now();
+        const pruned = core.applyMask(w, keep);
+        keep.dispose();
+        w.dispose();
+        sampler.sample();
+        steps.apply += performance.now() - t;
+        t = performance.now();
+        await adapter.writeWeight(layer.name, pruned);
+        pruned.dispose();
+        sampler.sample();
+        steps.write += performance.now() - t;
+        layers++;
+        largestLayerBytes = Math.max(largestLayerBytes, layer.shape[0] * layer.shape[1] * 4);
+      }
+    }
+    const t = performance.now();
+    const result = await adapter.finish();
+    const finishMs = performance.now() - t;
+    const seconds = (performance.now() - start) / 1000;
+    const sampledPeak = sampler.stop();
+    return {
+      method,
+      maskSource: magnitude.source,
+      layers,
+      largestLayerBytes,
+      baselineRss: baseline,
+      sampledPeakRss: sampledPeak,
+      vmHWM: vmHWM(),
+      seconds,
+      stepSeconds: Object.fromEntries(Object.entries({ ...steps, finish: finishMs }).map(([k, v]) => [k, v / 1000])),
+      outputBytes: result.bytes,
+      copiedTensors: result.copiedTensors,
+    };
+  } catch (error) {
+    sampler.stop();
+    await adapter.abort();
+    throw error;
+  }
+}
+
+// ---------------------------------------------------------------- parent
+function runChild(args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SELF, '--child', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) reject(new Error(`child ${args.join(' ')} exited with ${code}`));
+      else resolve(JSON.parse(out.trim().split('\n').at(-1)));
+    });
+  });
+}
+
+const mb = (b) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+
+async function spotCheck(core, input, output) {
+  const a = await core.openSafetensors(input);
+  const b = await core.openSafetensors(output);
+  try {
+    const name = 'model.layers.0.mlp.down_proj.weight';
+    const w = await b.readTensor(name);
+    let zeros = 0;
+    for (let i = 0; i < w.length; i++) if (w[i] === 0) zeros++;
+    const hash = async (f) => createHash('sha256').update(await f.readTensor('model.embed_tokens.weight', { as: 'raw' })).digest('hex');
+    return { sparsityOfDownProj0: zeros / w.length, embeddingBitIdentical: (await hash(a)) === (await hash(b)) };
+  } finally {
+    await a.close();
+    await b.close();
+  }
+}
+
+async function main() {
+  const dir = arg('dir', existsSync('/work/tmp') ? '/work/tmp' : os.tmpdir());
+  const blocks = Number(arg('blocks', '5'));
+  const methods = arg('methods', 'magnitude-row,nm-2:4,magnitude-row-whole,magnitude-matrix').split(',');
+  const reuse = arg('input', undefined);
+  const work = reuse === undefined ? join(dir, `prune-scale-${process.pid}`) : dirname(reuse);
+  mkdirSync(work, { recursive: true });
+  const input = reuse ?? join(work, 'model.safetensors');
+  const output = join(work, 'pruned.safetensors');
+  const specs = checkpointSpecs(blocks);
+  const largestTensorBytes = Math.max(...[...specs.values()].map((s) => s.shape.reduce((a, d) => a * d, 4)));
+  const planned = [...specs.values()].reduce((a, s) => a + s.shape.reduce((x, d) => x * d, 4), 0);
+  const free = Number(execFileSync('df', ['-B1', '--output=avail', dir], { encoding: 'utf8' }).trim().split('\n').at(-1));
+  if (free < planned * (reuse === undefined ? 2.2 : 1.1)) throw new Error(`${dir} has ${mb(free)} free; the benchmark needs about ${mb(planned * 2.2)} (input + one output)`);
+  console.error(`generating ${mb(planned)} checkpoint (${blocks} blocks) in ${work} …`);
+  const core = await import(CORE);
+  const runs = [];
+  try {
+    const generated = reuse === undefined ? await runChild(['generate', input, String(blocks)]) : { seconds: NaN, bytes: statSync(input).size };
+    console.error(`  written in ${generated.seconds.toFixed(1)} s`);
+    for (const method of methods) {
+      console.error(`pruning with ${method} …`);
+      const r = await runChild(['prune', input, output, method]);
+      const check = await spotCheck(core, input, output);
+      rmSync(output, { force: true });
+      const peak = Math.max(r.sampledPeakRss, r.vmHWM);
+      runs.push({ ...r, ...check, peakRss: peak, ratio: peak / largestTensorBytes, pass: peak < RATIO_LIMIT * largestTensorBytes });
+      console.error(`  ${r.seconds.toFixed(1)} s, peak ${mb(peak)} (${(peak / largestTensorBytes).toFixed(2)}× largest tensor)`);
+    }
+    const result = {
+      benchmark: 'streaming pruning of a synthetic safetensors checkpoint',
+      node: process.version,
+      backend: 'reference',
+      machine: { cpus: os.cpus().length, totalMemory: os.totalmem() },
+      checkpoint: { blocks, tensors: specs.size, bytes: generated.bytes, largestTensorBytes, largestTensor: `F32 [${INTERMEDIATE}, ${HIDDEN}]`, generateSeconds: generated.seconds },
+      limit: `peak RSS < ${RATIO_LIMIT} × largest tensor = ${RATIO_LIMIT * largestTensorBytes} bytes`,
+      runs,
+    };
+    mkdirSync(join(HERE, 'results'), { recursive: true });
+    writeFileSync(join(HERE, 'results', 'scale.json'), `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`\ninput ${mb(generated.bytes)} (${specs.size} tensors), largest tensor ${mb(largestTensorBytes)}; limit ${RATIO_LIMIT}× = ${mb(RATIO_LIMIT * largestTensorBytes)}\n`);
+    const rows = [['method', 'mask from', 'time', 'baseline RSS', 'peak RSS (timer)', 'VmHWM', 'peak / largest', 'output', 'sparsity', 'embed identical', 'pass']];
+    for (const r of runs) {
+      rows.push([r.method, r.maskSource, `${r.seconds.toFixed(1)} s`, mb(r.baselineRss), mb(r.sampledPeakRss), mb(r.vmHWM), `${r.ratio.toFixed(2)}×`, mb(r.outputBytes), r.sparsityOfDownProj0.toFixed(4), String(r.embeddingBitIdentical), r.pass ? 'yes' : 'NO']);
+    }
+    const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
+    for (const row of rows) console.log(row.map((cell, c) => cell.padEnd(widths[c])).join('  '));
+    console.log('\nwrote bench/results/scale.json');
+    if (runs.some((r) => !r.pass)) process.exitCode = 1;
+  } finally {
+    rmSync(output, { force: true });
+    if (process.argv.includes('--keep') || reuse !== undefined) console.error(`kept ${input}`);
+    else rmSync(work, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === '--child') {
+  const [kind, ...rest] = process.argv.slice(3);
+  const result = kind === 'generate' ? await generate(rest[0], Number(rest[1])) : await prune(rest[0], rest[1], rest[2]);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+} else {
+  await main();
+}
