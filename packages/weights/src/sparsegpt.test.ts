@@ -195,6 +195,8 @@ describe('sparsegpt method', () => {
     const rng = new Random(3);
     const layer = { name: 'model.layers.0.mlp.up_proj', shape: [4, 8] as const, kind: 'linear' as const };
     const method = sparsegpt({ blockSize: 4 });
+    expect(method.options).toEqual({ blockSize: 4, percdamp: 0.01 });
+    expect(() => sparsegpt({ accumulator: { weighting: 'rows' as never } })).toThrow(/weighting must be/);
     const stat = method.createStatistic!(layer);
     const batches = [0, 1].map(() => tensor(Array.from({ length: 12 }, () => Array.from({ length: 8 }, () => rng.normal()))));
     for (const b of batches) stat.update(b);

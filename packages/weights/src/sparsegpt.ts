@@ -264,10 +264,14 @@ export function sparsegpt(options: SparseGPTMethodOptions = {}): PruningMethod<H
   if (!Number.isInteger(blockSize) || blockSize < 1) {
     throw new PruneError('OUT_OF_RANGE', `${op}: blockSize must be a positive integer (128 in the reference), got ${String(blockSize)}`);
   }
+  const accumulator = options.accumulator ?? {};
+  // Fail here rather than at the first layer when the accumulator options are bad.
+  new HessianAccumulator(1, accumulator).dispose();
   return {
     name: 'sparsegpt',
+    options: { blockSize, percdamp: options.percdamp ?? 0.01, ...accumulator },
     createStatistic(layer: PrunableLayer): HessianAccumulator {
-      return new HessianAccumulator(layer.shape[1], options.accumulator ?? {});
+      return new HessianAccumulator(layer.shape[1], accumulator);
     },
     pruneLayer(layer: PrunableLayer, weight: Tensor, target: SparsityTarget, statistic: HessianAccumulator | undefined): PrunedLayer {
       if (statistic === undefined || statistic.count === 0) {
