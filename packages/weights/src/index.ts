@@ -1,6 +1,6 @@
 /**
  * `@prune/weights`: weight pruning for neural networks — magnitude (per matrix, per row,
- * global), Wanda and its α-variant, N:M patterns, OWL layerwise sparsity, and a sequential
+ * global), Wanda and its α-variant, SparseGPT, N:M patterns, OWL layerwise sparsity, and a sequential
  * calibrated pipeline that prunes a whole model block by block through a model adapter.
  * Every method is three visible steps — score, select, apply — plus a {@link PruningMethod}
  * the pipeline drives.
@@ -17,6 +17,8 @@ export { pruneWanda, wanda, wandaMask, wandaScore } from './wanda.js';
 export type { WandaMaskOptions, WandaOptions } from './wanda.js';
 export { wandaVariantMask } from './wanda-variant.js';
 export type { WandaVariantOptions, WandaVariantResult } from './wanda-variant.js';
+export { sparsegpt, sparsegptInverseHessian, sparsegptPrune } from './sparsegpt.js';
+export type { SparseGPTInverseHessian, SparseGPTMethodOptions, SparseGPTOptions } from './sparsegpt.js';
 export { OWL_DEFAULT_LAMBDA, OWL_DEFAULT_M, outlierRatio, owlLayerSparsity, owlSparsities } from './owl.js';
 export type { OwlOptions, OwlResult, OwlSparsitiesOptions } from './owl.js';
 export { pruneModel } from './pipeline.js';

@@ -201,6 +201,39 @@ describe('pruneModel with Wanda on the tiny LM', () => {
   });
 });
 
+describe('pruneModel with per-layer targets', () => {
+  it('layerTargets override target and layerSparsity for the layers they name, and are validated', async () => {
+    const model = await loadTinyLm();
+    const report = await pruneModel(model, {
+      method: magnitude({ scope: 'row' }),
+      target: { kind: 'unstructured', sparsity: 0.5 },
+      layerSparsity: [0.25, 0.5],
+      layerTargets: new Map([
+        ['model.layers.0.mlp.down_proj', { kind: 'nm', prune: 4, group: 8 } as const],
+        ['model.layers.1.self_attn.q_proj', { kind: 'unstructured', sparsity: 0.875 } as const],
+      ]),
+    });
+    const byName = new Map(report.layers.map((l) => [l.name, l]));
+    expect(byName.get('model.layers.0.mlp.down_proj')!.target).toEqual({ kind: 'nm', prune: 4, group: 8 });
+    expect(byName.get('model.layers.0.mlp.down_proj')!.sparsity).toBe(0.5);
+    expect(byName.get('model.layers.1.self_attn.q_proj')!.sparsity).toBe(0.875);
+    expect(byName.get('model.layers.0.self_attn.q_proj')!.sparsity).toBe(0.25);
+    expect(byName.get('model.layers.1.self_attn.k_proj')!.sparsity).toBe(0.5);
+    expect(report.layerTargets).toEqual({
+      'model.layers.0.mlp.down_proj': { kind: 'nm', prune: 4, group: 8 },
+      'model.layers.1.self_attn.q_proj': { kind: 'unstructured', sparsity: 0.875 },
+    });
+    const { adapter, writes } = spy(model);
+    const base = { method: magnitude(), target: { kind: 'unstructured', sparsity: 0.5 } as const };
+    expect((await errorOf(pruneModel(adapter, { ...base, layerTargets: { 'model.layers.9.mlp.up_proj': { kind: 'unstructured', sparsity: 0.5 } } }))).code).toBe('NOT_FOUND');
+    const e = await errorOf(pruneModel(adapter, { ...base, layerTargets: { 'model.layers.0.mlp.down_proj': { kind: 'nm', prune: 2, group: 16 } } }));
+    expect(e.message).toContain('model.layers.0.mlp.down_proj');
+    expect((await errorOf(pruneModel(adapter, { ...base, layerTargets: { 'model.layers.0.mlp.up_proj': { kind: 'unstructured', sparsity: 1 } } }))).code).toBe('OUT_OF_RANGE');
+    expect(writes).toEqual([]);
+    model.dispose();
+  });
+});
+
 describe('pruneModel with data-free methods', () => {
   const untouchable: Iterable<Tensor> = {
     [Symbol.iterator]() {

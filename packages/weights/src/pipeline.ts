@@ -66,6 +66,13 @@ export interface PruneModelOptions {
    */
   layerSparsity?: readonly number[];
   /**
+   * Per-layer targets by layer name, overriding `target` and `layerSparsity` for the layers
+   * they name (e.g. a method's own layerwise allocation such as TAMP's diversity-aware
+   * sparsity). Each is validated like `target`, against its layer.
+   * @defaultValue none
+   */
+  layerTargets?: ReadonlyMap<string, SparsityTarget> | Readonly<Record<string, SparsityTarget>>;
+  /**
    * The calibration protocol to record in the report.
    * @defaultValue none
    */
@@ -129,6 +136,8 @@ export interface PruneReport {
   readonly pattern: string;
   /** Per-block sparsity overrides, when given. */
   readonly layerSparsity: readonly number[] | null;
+  /** Per-layer target overrides, when given. */
+  readonly layerTargets: Readonly<Record<string, SparsityTarget>> | null;
   /** Calibration settings, or null for a data-free method. */
   readonly calibration: {
     /** Samples used. */
@@ -181,6 +190,27 @@ function checkLayerSparsity(value: unknown, blocks: readonly ModelBlock[], targe
   return [...value];
 }
 
+function checkLayerTargets(value: unknown, layers: readonly PrunableLayer[], method: PruningMethod): Map<string, SparsityTarget> | undefined {
+  if (value === undefined) return undefined;
+  if (value === null || typeof value !== 'object') {
+    throw new PruneError('INVALID_ARGUMENT', `${OP}: layerTargets must be a Map or an object from layer name to target`);
+  }
+  if (typeof method.prepare === 'function' && method.options?.scope === 'global') {
+    throw new PruneError('INVALID_ARGUMENT', `${OP}: layerTargets cannot be combined with a global threshold (magnitude scope 'global')`);
+  }
+  const entries = value instanceof Map ? [...(value as Map<unknown, unknown>)] : Object.entries(value);
+  const byName = new Map(layers.map((l) => [l.name, l]));
+  const out = new Map<string, SparsityTarget>();
+  for (const [name, target] of entries) {
+    const layer = byName.get(name as string);
+    if (layer === undefined) throw new PruneError('NOT_FOUND', `${OP}: layerTargets names ${String(name)}, which is not a prunable layer of the model`);
+    const t = checkTarget(`${OP} (layerTargets of ${layer.name})`, target);
+    checkTargetFits(OP, t, layer.name, layer.shape[1]);
+    out.set(layer.name, t);
+  }
+  return out;
+}
+
 /** Reads every weight once: right shape, float32, no NaN or ±Infinity. Writes nothing. */
 async function checkWeights(adapter: ModelAdapter, layers: readonly PrunableLayer[], signal: AbortSignal | undefined): Promise<void> {
   for (const layer of layers) {
@@ -218,8 +248,8 @@ async function checkWeights(adapter: ModelAdapter, layers: readonly PrunableLaye
  * block's layers. Linear-layer inputs are never stored: statistics consume them as the
  * block runs.
  *
- * Validation happens before anything is written: the options, the target against every
- * layer (N:M needs d_in divisible by M; the error names the layer), every weight (NaN or
+ * Validation happens before anything is written: the options, the target (and any
+ * per-layer override) against every layer (N:M needs d_in divisible by M; the error names the layer), every weight (NaN or
  * ±Infinity → `NON_FINITE` naming the layer), the presence of prunable layers, and, for
  * calibrated methods, that `nsamples` samples can be embedded.
  *
@@ -262,8 +292,9 @@ export async function pruneModel(adapter: ModelAdapter, options: PruneModelOptio
   for (const layer of layers) {
     if (names.has(layer.name)) throw new PruneError('INVALID_ARGUMENT', `${OP}: the adapter lists layer ${layer.name} twice`);
     names.add(layer.name);
-    checkTargetFits(OP, target, layer.name, layer.shape[1]);
   }
+  const layerTargets = checkLayerTargets(options.layerTargets, layers, method);
+  for (const layer of layers) if (!layerTargets?.has(layer.name)) checkTargetFits(OP, target, layer.name, layer.shape[1]);
   const layerSparsity = checkLayerSparsity(options.layerSparsity, blocks, target, method);
   const calibrated = typeof method.createStatistic === 'function';
   const nsamples = calibrated ? checkSampleCount(OP, options.nsamples ?? 128) : 0;
@@ -307,7 +338,7 @@ export async function pruneModel(adapter: ModelAdapter, options: PruneModelOptio
           const weight = await adapter.readWeight(layer.name);
           let result;
           try {
-            result = method.pruneLayer(layer, weight, blockTarget, statistics.get(layer.name));
+            result = method.pruneLayer(layer, weight, layerTargets?.get(layer.name) ?? blockTarget, statistics.get(layer.name));
           } finally {
             weight.dispose();
           }
@@ -319,7 +350,7 @@ export async function pruneModel(adapter: ModelAdapter, options: PruneModelOptio
               block: block.name,
               kind: layer.kind,
               shape: [layer.shape[0], layer.shape[1]],
-              target: blockTarget,
+              target: layerTargets?.get(layer.name) ?? blockTarget,
               sparsity: counts.sparsity,
               pruned: counts.pruned,
               total: counts.total,
@@ -352,6 +383,7 @@ export async function pruneModel(adapter: ModelAdapter, options: PruneModelOptio
       target,
       pattern: describeTarget(target),
       layerSparsity: layerSparsity ?? null,
+      layerTargets: layerTargets === undefined ? null : Object.fromEntries(layerTargets),
       calibration: runner === undefined ? null : { nsamples, propagate, protocol: options.protocol === undefined ? null : { ...options.protocol } },
       layers: layerReports,
       blocks: blockReports,
