@@ -341,8 +341,9 @@ function selectMask(x: TensorRef<TypedArray>, attrs: { k: number; largest: boole
     const o = r * n;
     if (equalLeft === pivotEqual) {
       // Every key equal to the pivot is taken (always so without ties): mark keys ≤ pivot.
-      if (key === NAN_KEY) out.fill(1, o, o + n);
-      else markBelow(keys, n, key + 1, out, words, o);
+      // key + 1 cannot overflow: a maximal pivot with all its ties taken means k = n,
+      // handled above.
+      markBelow(keys, n, key + 1, out, words, o);
     } else {
       // Ties straddle the boundary: keys below the pivot, then the lowest-index equal ones.
       markBelow(keys, n, key, out, words, o);
