@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import {
+  type Backend,
   ColumnNormAccumulator,
+  type Kernels,
   type ModelAdapter,
+  Random,
+  openSafetensors,
+  referenceBackend,
   type ProgressEvent,
   PruneError,
   type Tensor,
@@ -10,7 +18,7 @@ import {
   globalThresholdMasks,
   tensor,
 } from '@prune/core';
-import type { LlamaModel } from '@prune/zoo';
+import { LlamaModel, parseLlamaConfig } from '@prune/zoo';
 import { loadTinyLm, snapshot, tinySamples } from '../test/tiny-lm.js';
 import { magnitude } from './magnitude.js';
 import { pruneModel } from './pipeline.js';
@@ -348,6 +356,70 @@ describe('pruneModel rejects bad input before writing anything', () => {
     controller.abort();
     await expect(pruneModel(adapter, { method: magnitude(), target: { kind: 'unstructured', sparsity: 0.5 }, signal: controller.signal })).rejects.toThrow();
     expect(writes).toEqual([]);
+    model.dispose();
+  });
+});
+
+/** The reference backend, counting live storage handles and their peak. */
+function countingBackend(): { backend: Backend; live: () => number; peak: () => number; resetPeak: () => void } {
+  const counts = new Map<unknown, number>();
+  let live = 0;
+  let peak = 0;
+  const add = (h: unknown): void => {
+    counts.set(h, (counts.get(h) ?? 0) + 1);
+    peak = Math.max(peak, ++live);
+  };
+  const kernels: Record<string, unknown> = {};
+  for (const [name, kernel] of Object.entries(referenceBackend.kernels)) {
+    kernels[name] = (...args: unknown[]) => {
+      const out = (kernel as (...a: unknown[]) => unknown).apply(referenceBackend.kernels, args);
+      for (const h of Array.isArray(out) ? out : [out]) add(h);
+      return out;
+    };
+  }
+  const backend = {
+    ...referenceBackend,
+    name: 'counting',
+    kernels: kernels as Partial<Kernels<unknown>>,
+    upload: (values, shape, dtype) => {
+      const h = referenceBackend.upload(values, shape, dtype);
+      add(h);
+      return h;
+    },
+    dispose: (h) => {
+      const c = counts.get(h) ?? 0;
+      if (c === 0) return;
+      live--;
+      if (c === 1) counts.delete(h);
+      else counts.set(h, c - 1);
+    },
+  } as Backend;
+  return { backend, live: () => live, peak: () => peak, resetPeak: () => void (peak = live) };
+}
+
+describe('pruneModel memory', () => {
+  it('holds one hidden state per sample (not the linear inputs) and leaks nothing', async () => {
+    const { backend, live, peak, resetPeak } = countingBackend();
+    const fixture = join(dirname(createRequire(import.meta.url).resolve('@prune/zoo/package.json')), 'test', 'fixtures', 'tiny-lm');
+    const config = parseLlamaConfig(JSON.parse(readFileSync(join(fixture, 'config.json'), 'utf8')));
+    const file = await openSafetensors(join(fixture, 'model.safetensors'));
+    const model = await LlamaModel.fromSafetensors(config, file, { backend });
+    await file.close();
+    const rng = new Random(4);
+    const peaks: number[] = [];
+    for (const nsamples of [2, 10]) {
+      const samples = Array.from({ length: nsamples }, () => tensor(Array.from({ length: 8 }, () => rng.int(50)), [8], 'int32', { backend }));
+      const baseline = live();
+      resetPeak();
+      await pruneModel(model, { method: wanda(), target: { kind: 'unstructured', sparsity: 0.5 }, calibration: samples, nsamples });
+      expect(live()).toBe(baseline);
+      peaks.push(peak() - baseline);
+      dispose(samples);
+    }
+    // 8 more samples add 8 hidden states; keeping each linear's inputs would add 7 per
+    // sample per block (≥ 56).
+    expect(peaks[1] - peaks[0]).toBeGreaterThanOrEqual(8);
+    expect(peaks[1] - peaks[0]).toBeLessThanOrEqual(10);
     model.dispose();
   });
 });
