@@ -15,12 +15,14 @@ import {
   type Tensor,
   abs,
   dispose,
+  full,
   globalThresholdMasks,
   tensor,
 } from '@prune/core';
 import { LlamaModel, parseLlamaConfig } from '@prune/zoo';
 import { loadTinyLm, snapshot, tinySamples } from '../test/tiny-lm.js';
 import { magnitude } from './magnitude.js';
+import type { PruningMethod } from './method.js';
 import { pruneModel } from './pipeline.js';
 import { wanda } from './wanda.js';
 
@@ -257,6 +259,21 @@ describe('pruneModel with data-free methods', () => {
     expect(report.calibration).toBeNull();
     expect(writes.length).toBe(14);
     for (const layer of report.layers) expect(layer.sparsity).toBe(0.5);
+    model.dispose();
+  });
+
+  it('accepts a custom method that returns the weight it was given (nothing pruned)', async () => {
+    const model = await loadTinyLm();
+    const before = await snapshot(model);
+    const keepAll: PruningMethod = {
+      name: 'keep-all',
+      pruneLayer: (_layer, weight) => ({ weight, mask: full(weight.shape, 1, 'bool') }),
+    };
+    const report = await pruneModel(model, { method: keepAll, target: { kind: 'unstructured', sparsity: 0.5 } });
+    expect(report.sparsity).toBe(0);
+    expect(report.options).toEqual({});
+    const after = await snapshot(model);
+    for (const [name, w] of before) expect(Array.from(after.get(name)!)).toEqual(Array.from(w));
     model.dispose();
   });
 

@@ -339,8 +339,9 @@ export async function pruneModel(adapter: ModelAdapter, options: PruneModelOptio
           let result;
           try {
             result = method.pruneLayer(layer, weight, layerTargets?.get(layer.name) ?? blockTarget, statistics.get(layer.name));
-          } finally {
+          } catch (e) {
             weight.dispose();
+            throw e;
           }
           try {
             await adapter.writeWeight(layer.name, result.weight);
@@ -357,7 +358,8 @@ export async function pruneModel(adapter: ModelAdapter, options: PruneModelOptio
               ms: performance.now() - t0,
             });
           } finally {
-            dispose([result.weight, result.mask]);
+            // A method may hand back the weight itself (nothing pruned); dispose each tensor once.
+            dispose([weight, result.weight, result.mask]);
           }
           // The statistic is no longer needed once its layer is pruned.
           statistics.get(layer.name)?.dispose();
