@@ -125,9 +125,24 @@ function unary(x: TensorRef<TypedArray>, attrs: { op: UnaryOp }): TypedArray {
     case 'round': for (let i = 0; i < n; i++) out[i] = roundHalfEven(src[i]); break;
     case 'isNaN': for (let i = 0; i < n; i++) out[i] = +(src[i] !== src[i]); break;
     case 'isFinite': for (let i = 0; i < n; i++) out[i] = +Number.isFinite(src[i]); break;
-    case 'logicalNot': for (let i = 0; i < n; i++) out[i] = +(src[i] === 0); break;
+    case 'logicalNot': logicalNot(src as Uint8Array, out as Uint8Array); break;
   }
   return out;
+}
+
+// bool storage holds only 0 or 1, so flipping bit 0 four bytes at a time negates it; this
+// runs on whole weight masks (tens of millions of elements) in pruning.
+function logicalNot(src: Uint8Array, out: Uint8Array): void {
+  const n = src.length;
+  let head = 0;
+  if (src.byteOffset % 4 === 0) {
+    const words = n >>> 2;
+    const a = new Uint32Array(src.buffer, src.byteOffset, words);
+    const b = new Uint32Array(out.buffer, out.byteOffset, words);
+    for (let i = 0; i < words; i++) b[i] = a[i] ^ 0x01010101;
+    head = words << 2;
+  }
+  for (let i = head; i < n; i++) out[i] = src[i] ^ 1;
 }
 
 function cast(x: TensorRef<TypedArray>, attrs: { dtype: DType }): TypedArray {
