@@ -41,6 +41,22 @@ export interface BlockRunner {
    * `[tokens, d_in]`; the tensor is valid only during the call.
    */
   runBlock(index: number, hidden: Tensor, observe?: (layer: string, input: Tensor) => void): Tensor;
+  /**
+   * Optional: runs block `index` on ONE sample's `hidden` state, like {@link runBlock}, but
+   * shows each prunable layer more than its input — for methods that read layer outputs or
+   * attention (TAMP). `observe` is called once per prunable layer, in execution order, with
+   * its `input` `[tokens, d_in]`, its `output` `[tokens, d_out]` and, when `attention` is
+   * true, the block's self-attention probabilities of the last query row averaged over
+   * heads, float32 `[tokens]` (how much the last token attends to each token). The tensors
+   * are valid only during the call.
+   * @defaultValue absent: methods that need outputs or attention report the model as unsupported
+   */
+  runBlockObserved?(
+    index: number,
+    hidden: Tensor,
+    observe: (layer: string, observation: { readonly input: Tensor; readonly output: Tensor; readonly attention?: Tensor }) => void,
+    attention: boolean,
+  ): Tensor;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { PruneError, openSafetensors, tensor, tidy } from '@prune/core';
+import { PruneError, type Tensor, openSafetensors, tensor, tidy } from '@prune/core';
 import { parseLlamaConfig } from './config.js';
 import { LlamaModel } from './llama.js';
 
@@ -43,6 +43,59 @@ describe('LlamaModel', () => {
     expect(Array.from(viaBlocks.dataSync())).toEqual(Array.from(direct.dataSync()));
     expect(seen.map(([n]) => n)).toEqual(model.blocks().flatMap((b) => b.layers.map((l) => l.name)));
     expect(seen.find(([n]) => n.endsWith('down_proj'))![1]).toEqual([8, 24]);
+    model.dispose();
+  });
+
+  it('runBlockObserved shows each linear its input, output = x·Wᵀ and the last-row attention', async () => {
+    const model = await load();
+    const ids = tensor(expected.ids[1], [8], 'int32');
+    const seen: { name: string; input: Float32Array; inShape: number[]; output: Float32Array; outShape: number[]; attention?: Float32Array }[] = [];
+    const hidden = model.runner.embed(ids);
+    const out = model.runner.runBlockObserved!(
+      0,
+      hidden,
+      (name, o) =>
+        seen.push({
+          name,
+          input: Float32Array.from(o.input.dataSync() as Float32Array),
+          inShape: [...o.input.shape],
+          output: Float32Array.from(o.output.dataSync() as Float32Array),
+          outShape: [...o.output.shape],
+          attention: o.attention && Float32Array.from(o.attention.dataSync() as Float32Array),
+        }),
+      true,
+    );
+    // Same block output as the plain run.
+    const plain = model.runner.runBlock(0, hidden);
+    expect(Array.from(out.dataSync())).toEqual(Array.from(plain.dataSync()));
+    expect(seen.map((s) => s.name)).toEqual(model.blocks()[0].layers.map((l) => l.name));
+    for (const s of seen) {
+      // output = x·Wᵀ, recomputed in float64 from the observed input and the stored weight.
+      const w = (await model.readWeight(s.name)).dataSync();
+      const [tokens, dIn] = s.inShape;
+      const dOut = w.length / dIn;
+      expect(s.outShape).toEqual([tokens, dOut]);
+      for (let t = 0; t < tokens; t++) {
+        for (let o = 0; o < dOut; o++) {
+          let acc = 0;
+          for (let c = 0; c < dIn; c++) acc += s.input[t * dIn + c] * w[o * dIn + c];
+          expect(Math.abs(s.output[t * dOut + o] - acc)).toBeLessThan(1e-5);
+        }
+      }
+      // Last query row of a causal softmax, averaged over heads: a distribution over all 8 tokens.
+      expect(s.attention).toBeDefined();
+      expect(s.attention!.length).toBe(8);
+      expect(Math.abs(s.attention!.reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-5);
+      expect(s.attention!.every((v) => v > 0)).toBe(true);
+      expect(Array.from(s.attention!)).toEqual(Array.from(seen[0].attention!));
+    }
+    // Without the flag no attention is computed.
+    const noRow: (Tensor | undefined)[] = [];
+    model.runner.runBlockObserved!(0, hidden, (_n, o) => noRow.push(o.attention), false).dispose();
+    expect(noRow.every((a) => a === undefined)).toBe(true);
+    // The attention row belongs to one sample.
+    const batch = model.runner.embed(tensor(expected.ids.flat(), [2, 8], 'int32'));
+    expect(() => model.runner.runBlockObserved!(0, batch, () => {}, true)).toThrow(/one sample/);
     model.dispose();
   });
 

@@ -140,10 +140,14 @@ export class LlamaModel implements ModelAdapter {
     return this.#weights;
   }
 
-  /** Runs the model block by block for calibration. */
+  /**
+   * Runs the model block by block for calibration; `runBlockObserved` also shows each linear
+   * its output and the block's last-row attention (see {@link LlamaModel.blockObserved}).
+   */
   readonly runner: BlockRunner = {
     embed: (ids) => this.embed(ids),
     runBlock: (index, hidden, observe) => this.block(index, hidden, observe),
+    runBlockObserved: (index, hidden, observe, attention) => this.blockObserved(index, hidden, observe, attention),
   };
 
   /** Token embeddings `[batch, seq, d]` of int32 `ids` `[seq]` or `[batch, seq]`. */
@@ -161,6 +165,29 @@ export class LlamaModel implements ModelAdapter {
    * `[batch·seq, d_in]`.
    */
   block(index: number, hidden: Tensor, observe?: (layer: string, input: Tensor) => void): Tensor {
+    return this.#block(index, hidden, observe === undefined ? undefined : (layer, o) => observe(layer, o.input), false);
+  }
+
+  /**
+   * Block `index` on one sample's `hidden` `[1, seq, d]`, showing each linear (in execution
+   * order) its input `[seq, d_in]`, its output `[seq, d_out]` and, with `attention`, the
+   * block's softmax attention probabilities of the last query row averaged over heads, `[seq]`
+   * (TAMP's token weights). The tensors are valid only during the call.
+   * @throws `SHAPE_MISMATCH` when `attention` is asked for a batch of several samples
+   */
+  blockObserved(
+    index: number,
+    hidden: Tensor,
+    observe: (layer: string, observation: { readonly input: Tensor; readonly output: Tensor; readonly attention?: Tensor }) => void,
+    attention: boolean,
+  ): Tensor {
+    if (attention && hidden.shape[0] !== 1) {
+      throw new PruneError('SHAPE_MISMATCH', `blockObserved: the attention row belongs to one sample, but hidden holds a batch of ${hidden.shape[0]}; run one sample ([1, seq, d]) at a time`);
+    }
+    return this.#block(index, hidden, observe, attention);
+  }
+
+  #block(index: number, hidden: Tensor, observe: ((layer: string, observation: LinearObservation) => void) | undefined, attention: boolean): Tensor {
     if (!Number.isInteger(index) || index < 0 || index >= this.config.num_hidden_layers) {
       throw new PruneError('OUT_OF_RANGE', `block index ${index} is outside 0..${this.config.num_hidden_layers - 1}`);
     }
@@ -169,18 +196,25 @@ export class LlamaModel implements ModelAdapter {
     const h = this.config.num_attention_heads;
     const hd = d / h;
     return tidy(() => {
-      const linear = (name: string, x2d: F32): F32 => {
-        observe?.(`${p}.${name}`, x2d);
-        return matmul(x2d, this.#weight(`${p}.${name}.weight`), { transposeB: true });
-      };
+      const project = (name: string, x2d: F32): F32 => matmul(x2d, this.#weight(`${p}.${name}.weight`), { transposeB: true });
       const x = reshape(hidden as F32, [b * t, d]);
       const a = this.#rmsNorm(x, `${p}.input_layernorm.weight`);
       const heads = (y: F32): F32 => transpose(reshape(y, [b, t, h, hd]), [0, 2, 1, 3]);
-      const q = this.#rope(heads(linear('self_attn.q_proj', a)), t);
-      const k = this.#rope(heads(linear('self_attn.k_proj', a)), t);
-      const v = heads(linear('self_attn.v_proj', a));
+      // q, k, v are observed after the attention probabilities exist, so each sees the row.
+      const qkv = (['q_proj', 'k_proj', 'v_proj'] as const).map((n) => project(`self_attn.${n}`, a));
+      const q = this.#rope(heads(qkv[0]), t);
+      const k = this.#rope(heads(qkv[1]), t);
+      const v = heads(qkv[2]);
       const scores = add(mul(matmul(q, k, { transposeB: true }), 1 / Math.sqrt(hd)), slice(this.#mask, [0, 0], [t, t]));
-      const ctx = reshape(transpose(matmul(softmax(scores, { axis: -1 }), v), [0, 2, 1, 3]), [b * t, d]);
+      const probs = softmax(scores, { axis: -1 });
+      const lastRow = attention ? reshape(mean(reshape(slice(probs, [0, 0, t - 1, 0], [1, h, 1, t]), [h, t]), { axis: 0 }), [t]) : undefined;
+      (['q_proj', 'k_proj', 'v_proj'] as const).forEach((n, i) => observe?.(`${p}.self_attn.${n}`, { input: a, output: qkv[i], attention: lastRow }));
+      const linear = (name: string, x2d: F32): F32 => {
+        const y = project(name, x2d);
+        observe?.(`${p}.${name}`, { input: x2d, output: y, attention: lastRow });
+        return y;
+      };
+      const ctx = reshape(transpose(matmul(probs, v), [0, 2, 1, 3]), [b * t, d]);
       const x1 = add(x, linear('self_attn.o_proj', ctx));
       const m = this.#rmsNorm(x1, `${p}.post_attention_layernorm.weight`);
       const gated = mul(silu(linear('mlp.gate_proj', m)), linear('mlp.up_proj', m));
@@ -236,6 +270,9 @@ export class LlamaModel implements ModelAdapter {
 }
 
 type F32 = Tensor<'float32'>;
+
+// What blockObserved shows a linear layer (the shape BlockRunner.runBlockObserved defines).
+type LinearObservation = { readonly input: Tensor; readonly output: Tensor; readonly attention?: Tensor };
 
 function expectedShapes(c: LlamaConfig): [string, number[]][] {
   const d = c.hidden_size;
