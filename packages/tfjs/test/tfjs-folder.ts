@@ -19,7 +19,7 @@ export function folderHandler(folder: string): tf.io.IOHandler {
         generatedBy?: string;
         convertedBy?: string;
         signature?: object;
-        userDefinedMetadata?: object;
+        userDefinedMetadata?: { [key: string]: {} };
       };
       const buffers: Buffer[] = [];
       const weightSpecs: tf.io.WeightsManifestEntry[] = [];

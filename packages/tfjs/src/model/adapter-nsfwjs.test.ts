@@ -26,10 +26,7 @@ beforeAll(async () => {
   await writeNsfwjsMobileNetV2(input);
   // nsfwjs' own preprocessing: pixels / 255, bilinear resize to 224 (aligned corners).
   const small = await samplePhotos();
-  photos = tf.tidy(() => {
-    const x = tf.image.resizeBilinear(tf.div(small, 255) as tf.Tensor4D, [224, 224], true);
-    return tf.concat([x, tf.reverse(x, 2)]); // the photos and their mirror images
-  });
+  photos = tf.tidy(() => tf.image.resizeBilinear(tf.div(small, 255) as tf.Tensor4D, [224, 224], true));
   small.dispose();
 });
 
@@ -88,11 +85,11 @@ describe('openTfjsModelAdapter on nsfwjs MobileNetV2 (real pretrained LayersMode
     const pruned = await tfl.loadLayersModel(folderHandler(output));
     for (const l of report.layers) {
       const values = pruned.getLayer(l.name).getWeights()[0].dataSync();
-      expect(values.reduce((n, v) => n + (v === 0 ? 1 : 0), 0)).toBe(l.pruned);
+      expect(Array.from(values).filter((v) => v === 0).length).toBe(l.pruned);
     }
     const densePs = dense.predict(photos) as tf.Tensor;
     const prunedPs = pruned.predict(photos) as tf.Tensor;
-    expect(prunedPs.shape).toEqual([6, 5]);
+    expect(prunedPs.shape).toEqual([3, 5]);
     const p = densePs.dataSync() as Float32Array;
     const q = prunedPs.dataSync() as Float32Array;
     expect(q.every(Number.isFinite)).toBe(true);

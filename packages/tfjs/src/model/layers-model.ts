@@ -222,7 +222,12 @@ export function discoverLayers(model: LayersModel, plan: ExecutionPlan, selectio
       candidates.push({ name: layer.name, className, kind: rule.kind, head: heads.has(layer.name) });
       continue;
     }
-    if (layer.weights.length === 0) continue;
+    if (layer.weights.length === 0) {
+      // Listed only when asked for by name, so the error can say why.
+      const named = Array.isArray(selection.include) && selection.include.includes(layer.name);
+      if (named && className !== 'InputLayer') candidates.push({ name: layer.name, className, kind: undefined, head: false, unsupported: 'it has no weights' });
+      continue;
+    }
     const unsupported = CONTAINER_CLASSES.has(className)
       ? 'a nested model: its layers are not listed (prune the inner model on its own)'
       : (UNSUPPORTED_REASONS[className] ?? `${className} layers are not supported`);
