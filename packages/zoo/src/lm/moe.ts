@@ -19,6 +19,7 @@ import {
   mul,
   neg,
   openCheckpoint,
+  randomNormal,
   readAsTensor,
   reshape,
   rsqrt,
@@ -491,4 +492,43 @@ function ropeTables(c: MoeConfig): { cos: Float32Array; sin: Float32Array } {
     }
   }
   return { cos, sin };
+}
+
+/** Options of {@link createRandomMoeModel}. */
+export interface RandomMoeOptions {
+  /**
+   * Seed of the normal initialisation.
+   * @defaultValue 0
+   */
+  seed?: number;
+  /**
+   * Standard deviation of every weight (norm weights are 1, selection biases are drawn too).
+   * @defaultValue 0.3
+   */
+  std?: number;
+  /**
+   * Backend for the weights.
+   * @defaultValue the current backend
+   */
+  backend?: Backend;
+}
+
+/**
+ * A randomly initialised MoE model — for examples, tests and benchmarks of pruners, never
+ * for evaluation of quality.
+ *
+ * @param config - hyper-parameters (e.g. from {@link parseMoeConfig})
+ * @param options - seed, scale, backend
+ * @returns the model
+ */
+export function createRandomMoeModel(config: MoeConfig, options: RandomMoeOptions = {}): MoeModel {
+  const backend = options.backend ?? getBackend();
+  const std = options.std ?? 0.3;
+  let seed = options.seed ?? 0;
+  const weights = new Map<string, Tensor>();
+  for (const [name, shape] of moeExpectedShapes(config)) {
+    const norm = name.endsWith('layernorm.weight') || name === 'model.norm.weight';
+    weights.set(name, norm ? fromArray(new Float32Array(shape[0]).fill(1), shape, 'float32', { backend }) : randomNormal(shape, { seed: seed++, std, backend }));
+  }
+  return new MoeModel(config, weights, 'random-moe', backend);
 }
