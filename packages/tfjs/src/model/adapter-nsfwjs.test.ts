@@ -58,7 +58,7 @@ function argmax(values: Float32Array, classes: number): number[] {
 }
 
 describe('openTfjsModelAdapter on nsfwjs MobileNetV2 (real pretrained LayersModel)', () => {
-  it('prunes 50% of each matrix by magnitude; the saved model loads with stock tfjs and stays close to the dense one', async () => {
+  it('prunes 50% of each matrix by magnitude; the saved model loads with stock tfjs, runs, and is compared with the dense one (agreement, KL)', async () => {
     const output = join(root, 'pruned');
     const adapter = await openTfjsModelAdapter(input, { output });
     expect(adapter.format).toBe('layers-model');
