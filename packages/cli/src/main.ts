@@ -6,6 +6,7 @@ import { HELP, type WeightOptions, parseWeightArgs } from './args.js';
 import { selectBackend } from './backend.js';
 import { type CheckpointJobResult, runCheckpointJob } from './checkpoint-job.js';
 import { type LmJobResult, runLmJob } from './lm-job.js';
+import { type TfjsJobResult, runTfjsJob } from './tfjs-job.js';
 import { checkOutputAgainstInput, withStagedOutput } from './output.js';
 import { createProgressDisplay } from './progress.js';
 import { formatBytes, formatSeconds, formatTable } from './table.js';
@@ -19,7 +20,10 @@ export interface CommandIo {
 }
 
 /** What kind of model `--model` names. */
-type ModelSource = { kind: 'lm'; folder: string; description: string; input?: string } | { kind: 'checkpoint'; path: string };
+type ModelSource =
+  | { kind: 'lm'; folder: string; description: string; input?: string }
+  | { kind: 'checkpoint'; path: string }
+  | { kind: 'tfjs'; path: string };
 
 async function resolveModel(model: string): Promise<ModelSource> {
   if ((ZOO_LANGUAGE_MODELS as readonly string[]).includes(model)) {
@@ -29,12 +33,11 @@ async function resolveModel(model: string): Promise<ModelSource> {
   if (!info) {
     throw new PruneError('NOT_FOUND', `--model ${model} is neither a zoo model (${ZOO_LANGUAGE_MODELS.join(', ')}) nor an existing file or folder`);
   }
+  if (info.isFile() && model.endsWith('model.json')) return { kind: 'tfjs', path: join(model, '..') };
   if (info.isDirectory()) {
     const has = async (f: string): Promise<boolean> => stat(join(model, f)).then((s) => s.isFile(), () => false);
     if ((await has('config.json')) && (await has('tokenizer.json'))) return { kind: 'lm', folder: model, description: model, input: model };
-    if (await has('model.json')) {
-      throw new PruneError('UNSUPPORTED', `${model} is a tfjs model folder; this build of the command prunes zoo language models and safetensors checkpoints`);
-    }
+    if (await has('model.json')) return { kind: 'tfjs', path: model };
   }
   return { kind: 'checkpoint', path: model };
 }
@@ -80,6 +83,33 @@ function checkpointTable(results: CheckpointJobResult[]): string {
   );
 }
 
+function tfjsTable(results: TfjsJobResult[]): string {
+  const table = formatTable(
+    [
+      { header: 'method' },
+      { header: 'pattern' },
+      { header: 'sparsity', align: 'right' },
+      { header: 'top-1 agreement', align: 'right' },
+      { header: 'KL', align: 'right' },
+      { header: 'input', align: 'right' },
+      { header: 'output', align: 'right' },
+      { header: 'time', align: 'right' },
+    ],
+    results.map((r) => [
+      r.method,
+      r.pattern,
+      `${(r.sparsity * 100).toFixed(1)}%`,
+      `${(r.agreement.top1Agreement * 100).toFixed(0)}%`,
+      r.agreement.meanKl.toFixed(4),
+      formatBytes(r.inputBytes),
+      formatBytes(r.outputBytes),
+      formatSeconds(r.seconds),
+    ]),
+  );
+  const first = results[0];
+  return `${table}\n\n${first.format} ${first.model} · ${first.skipped.length} layers left dense (see report.json) · agreement and KL of dense vs pruned outputs, both reloaded with stock tfjs, on ${first.agreement.inputs} seeded random inputs`;
+}
+
 async function runWeights(options: WeightOptions, io: CommandIo): Promise<void> {
   const source = await resolveModel(options.model);
   const out = resolve(options.out);
@@ -95,6 +125,10 @@ async function runWeights(options: WeightOptions, io: CommandIo): Promise<void> 
         for (const m of r.results) m.output = relative(process.cwd(), join(out, relative(staging, m.output))) || '.';
         report = { command: 'prune', options, ...r };
         table = lmTable(r);
+      } else if (source.kind === 'tfjs') {
+        const r = await runTfjsJob(source.path, options, staging, progress.onProgress);
+        report = { command: 'prune', options, backend: backend.name, results: r };
+        table = tfjsTable(r);
       } else {
         const r = await runCheckpointJob(source.path, options, staging, progress.onProgress);
         report = { command: 'prune', options, backend: backend.name, results: r };
