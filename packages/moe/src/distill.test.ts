@@ -14,7 +14,7 @@ describe('expertDistillationLoss', () => {
     const same = expertDistillationLoss(teacher as MoeModelAdapter, student as MoeModelAdapter, ids, { lambda: 3 });
     expect(same.expertMse).toBe(0);
     // CE by hand from the logits.
-    const lp = tidy(() => logSoftmax(teacher.forward(ids), { axis: -1 }).dataSync());
+    const lp = tidy(() => logSoftmax(teacher.forward(ids), { axis: -1 })).dataSync();
     const next = [5, 9, 2, 17, 3, 3, 0];
     const ce = next.reduce((acc, tok, i) => acc - lp[i * 20 + tok], 0) / 7;
     expect(same.ce).toBeCloseTo(ce, 5);
