@@ -1,6 +1,7 @@
 /**
  * `@prune/weights`: weight pruning for neural networks — magnitude (per matrix, per row,
- * global), Wanda and its α-variant, SparseGPT, N:M patterns, OWL layerwise sparsity, and a sequential
+ * global), Wanda and its α-variant, SparseGPT, N:M patterns, OWL layerwise sparsity, TAMP for
+ * multimodal models (diversity-aware sparsity + adaptive multimodal input activation), and a sequential
  * calibrated pipeline that prunes a whole model block by block through a model adapter.
  * Every method is three visible steps — score, select, apply — plus a {@link PruningMethod}
  * the pipeline drives.
@@ -23,4 +24,12 @@ export { OWL_DEFAULT_LAMBDA, OWL_DEFAULT_M, outlierRatio, owlLayerSparsity, owlS
 export type { OwlOptions, OwlResult, OwlSparsitiesOptions } from './owl.js';
 export { pruneModel } from './pipeline.js';
 export type { BlockReport, CalibrationProtocol, LayerReport, PruneModelOptions, PruneReport } from './pipeline.js';
-export type { CalibrationSource } from './calibration-pass.js';
+export type { CalibrationSample, CalibrationSource } from './calibration-pass.js';
+export { tamp, tampLayerSparsity, tampPlanner, tampSparsityFromStatistics } from './tamp.js';
+export type { MultimodalSample, ObservingBlockRunner, TampLayerSparsityOptions, TampOptions, TampSparsityOptions, TampSparsityResult } from './tamp.js';
+export { DiversityStatistic, allocateKeepBudget, diversityAwareSparsity, diversityScore, modalitySimilarities, similaritiesFromGram } from './tamp-das.js';
+export type { KeepBudgetOptions, ModalitySimilarities } from './tamp-das.js';
+export { AmiaColumnNorm, selectTokens, selectTokensFromGram, tokenGraph } from './tamp-amia.js';
+export type { TokenGraph, TokenSelectionOptions } from './tamp-amia.js';
+export { isObservingStatistic } from './tamp-observation.js';
+export type { LayerObservation, LayerwisePlanner, ObservationNeeds, ObservingStatistic } from './tamp-observation.js';

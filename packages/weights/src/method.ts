@@ -1,4 +1,5 @@
 import type { PrunableLayer, Tensor } from '@prune/core';
+import type { LayerwisePlanner } from './tamp-observation.js';
 
 /**
  * The sparsity pattern a layer is pruned to: unstructured at a fraction, or N:M (in every
@@ -64,6 +65,13 @@ export interface PruningMethod<S extends LayerStatistic = LayerStatistic> {
    * @defaultValue none: layers are pruned independently
    */
   prepare?(context: PrepareContext): Promise<PruningMethod<S>>;
+  /**
+   * A whole-model planning step that sets each layer's target from a dense calibration pass
+   * (TAMP's diversity-aware sparsity). `pruneModel` runs it when no per-layer or per-block
+   * targets are given.
+   * @defaultValue none: every layer gets the run's target
+   */
+  readonly planner?: LayerwisePlanner;
   /** Creates the statistic for `layer`; absent for data-free methods. */
   createStatistic?(layer: PrunableLayer): S;
   /**

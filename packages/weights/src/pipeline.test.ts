@@ -24,6 +24,9 @@ import { loadTinyLm, snapshot, tinySamples } from '../test/tiny-lm.js';
 import { magnitude } from './magnitude.js';
 import type { PruningMethod } from './method.js';
 import { pruneModel } from './pipeline.js';
+import { selectTokens } from './tamp-amia.js';
+import { diversityAwareSparsity } from './tamp-das.js';
+import { type MultimodalSample, tamp, tampLayerSparsity } from './tamp.js';
 import { wanda } from './wanda.js';
 
 async function errorOf(promise: Promise<unknown>): Promise<PruneError> {
@@ -437,6 +440,183 @@ describe('pruneModel memory', () => {
     // sample per block (≥ 56).
     expect(peaks[1] - peaks[0]).toBeGreaterThanOrEqual(8);
     expect(peaks[1] - peaks[0]).toBeLessThanOrEqual(10);
+    model.dispose();
+  });
+});
+
+describe('pruneModel with TAMP on a two-modality tiny LM', () => {
+  const NS = 6;
+  // The first half of each sample's 8 tokens is marked visual, the second half language.
+  const modality = [1, 1, 1, 1, 0, 0, 0, 0];
+  const samples = (seed: number): MultimodalSample[] =>
+    tinySamples(NS, seed).map((input) => ({ input, modalityMask: tensor(modality, [8], 'bool') }));
+
+  /** d_m of every layer from a dense pass, in float64: outputs = x·Wᵀ, cosine similarities by modality, running means. */
+  async function independentScores(model: LlamaModel, data: MultimodalSample[]): Promise<Map<string, number>> {
+    const blocks = model.blocks();
+    const sums = new Map<string, { vv: number[]; ll: number[]; vl: number[] }>();
+    let hidden = data.map((s) => model.runner.embed(s.input));
+    for (let b = 0; b < blocks.length; b++) {
+      const weights = new Map<string, Float32Array>();
+      for (const l of blocks[b].layers) weights.set(l.name, (await model.readWeight(l.name)).dataSync() as Float32Array);
+      hidden = hidden.map((h) => {
+        const out = model.runner.runBlock(b, h, (name, input) => {
+          const x = input.dataSync();
+          const w = weights.get(name)!;
+          const [n, dIn] = input.shape;
+          const dOut = w.length / dIn;
+          const o = Array.from({ length: n }, (_, t) =>
+            Array.from({ length: dOut }, (_, r) => {
+              let acc = 0;
+              for (let c = 0; c < dIn; c++) acc += x[t * dIn + c] * w[r * dIn + c];
+              return acc;
+            }),
+          );
+          const unit = o.map((row) => {
+            const norm = Math.hypot(...row);
+            return row.map((v) => (norm === 0 ? 0 : v / norm));
+          });
+          const cos = (i: number, j: number): number => unit[i].reduce((a, v, k) => a + v * unit[j][k], 0);
+          const vv: number[] = [], ll: number[] = [], vl: number[] = [];
+          for (let i = 0; i < n; i++) {
+            for (let j = 0; j < n; j++) {
+              const c = cos(i, j);
+              if (modality[i] && !modality[j]) vl.push(c);
+              else if (j > i && modality[i] === modality[j] && c > 0) (modality[i] ? vv : ll).push(c);
+            }
+          }
+          const mean = (xs: number[]): number => xs.reduce((a, v) => a + v, 0) / xs.length;
+          const entry = sums.get(name) ?? { vv: [], ll: [], vl: [] };
+          entry.vv.push(mean(vv));
+          entry.ll.push(mean(ll));
+          entry.vl.push(mean(vl));
+          sums.set(name, entry);
+        });
+        h.dispose();
+        return out;
+      });
+    }
+    dispose(hidden);
+    const avg = (xs: number[]): number => xs.reduce((a, v) => a + v, 0) / xs.length;
+    return new Map([...sums].map(([name, s]) => [name, 3 - avg(s.vv) - avg(s.ll) - avg(s.vl)]));
+  }
+
+  it('plans diversity-aware sparsity per layer (Σ keep = K) and prunes block 0 from AMIA-selected tokens only', async () => {
+    const data = samples(11);
+    const reference = await loadTinyLm();
+    const layers = reference.blocks().flatMap((b) => b.layers);
+    const sizes = layers.map((l) => l.shape[0] * l.shape[1]);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    const plan = await tampLayerSparsity(reference, { sparsity: 0.5, calibration: data, nsamples: NS });
+    const scores = await independentScores(reference, data);
+    for (const l of layers) expect(plan.score.get(l.name)).toBeCloseTo(scores.get(l.name)!, 5);
+    const das = diversityAwareSparsity(layers.map((l) => scores.get(l.name)!), sizes, 0.5);
+
+    // Independent AMIA column norms of block 0 (its inputs do not depend on pruning).
+    const block0 = reference.blocks()[0].layers;
+    const norms = new Map(block0.map((l) => [l.name, { amia: new Float64Array(l.shape[1]), all: new Float64Array(l.shape[1]), chosen: 0, seen: 0 }]));
+    for (const sample of data) {
+      const h = reference.runner.embed(sample.input);
+      reference.runner
+        .runBlockObserved!(0, h, (name, o) => {
+          const { indices } = selectTokens(o.output, o.attention!, sample.modalityMask!);
+          const x = o.input.dataSync();
+          const [n, d] = o.input.shape;
+          const acc = norms.get(name)!;
+          for (let t = 0; t < n; t++) for (let c = 0; c < d; c++) acc.all[c] += x[t * d + c] ** 2;
+          for (const t of indices) for (let c = 0; c < d; c++) acc.amia[c] += x[t * d + c] ** 2;
+          acc.chosen += indices.length;
+          acc.seen += n;
+        }, true)
+        .dispose();
+      h.dispose();
+    }
+    const dense = await snapshot(reference);
+    reference.dispose();
+
+    const model = await loadTinyLm();
+    const report = await pruneModel(model, { method: tamp(), target: { kind: 'unstructured', sparsity: 0.5 }, calibration: data, nsamples: NS });
+    expect(report.method).toBe('tamp');
+    expect(report.planned).toBe(true);
+    const targets = layers.map((l) => (report.layerTargets![l.name] as { sparsity: number }).sparsity);
+    expect(targets).toEqual(layers.map((l) => plan.sparsity.get(l.name)));
+    expect(targets).toEqual(das);
+    expect(new Set(targets).size).toBeGreaterThan(1); // the allocation is not uniform
+    // Σ keep_m = K = floor((1 − s)·Σ n_m); each matrix is then pruned per row, ⌊d_in·s_m⌋ per row (the reference).
+    const keep = layers.map((l) => plan.keep.get(l.name)!);
+    expect(keep.reduce((a, b) => a + b, 0)).toBe(Math.floor(total * 0.5));
+    layers.forEach((l, m) => {
+      expect(1 - keep[m] / sizes[m]).toBe(targets[m]);
+      const row = report.layers.find((r) => r.name === l.name)!;
+      expect(row.pruned).toBe(l.shape[0] * Math.floor(l.shape[1] * targets[m]));
+    });
+    const kept = report.total - report.pruned;
+    expect(kept - Math.floor(total * 0.5)).toBeGreaterThanOrEqual(0);
+    expect(kept - Math.floor(total * 0.5)).toBeLessThan(layers.reduce((a, l) => a + l.shape[0], 0));
+
+    const pruned = zeroMasks(await snapshot(model));
+    let differsFromAllTokens = 0;
+    let strictSubset = 0;
+    block0.forEach((l) => {
+      const m = layers.findIndex((x) => x.name === l.name);
+      const [rows, cols] = l.shape;
+      const w = dense.get(l.name)!;
+      const acc = norms.get(l.name)!;
+      const oracle = (s: Float64Array, count: number): boolean[] => {
+        const scoresF = new Float32Array(rows * cols);
+        for (let i = 0; i < rows * cols; i++) scoresF[i] = Math.abs(w[i]) * Math.fround(Math.sqrt(s[i % cols] / count));
+        return oracleRowPruned(scoresF, rows, cols, targets[m]);
+      };
+      const expected = oracle(acc.amia, acc.chosen);
+      expect(pruned.get(l.name)).toEqual(expected);
+      if (acc.chosen < acc.seen) strictSubset++;
+      if (oracle(acc.all, acc.seen).some((p, i) => p !== expected[i])) differsFromAllTokens++;
+    });
+    // The check can tell AMIA from plain all-token Wanda statistics on this data.
+    expect(strictSubset).toBeGreaterThan(0);
+    expect(differsFromAllTokens).toBeGreaterThan(0);
+    model.dispose();
+    for (const s of data) dispose([s.input, s.modalityMask!]);
+  });
+
+  it('gives the same weights with a precomputed plan as layerTargets; plan: false prunes uniformly', async () => {
+    const data = samples(12);
+    const target = { kind: 'unstructured', sparsity: 0.5 } as const;
+    const a = await loadTinyLm();
+    const auto = await pruneModel(a, { method: tamp(), target, calibration: data, nsamples: NS });
+    const b = await loadTinyLm();
+    const plan = await tampLayerSparsity(b, { sparsity: 0.5, calibration: data, nsamples: NS });
+    const layerTargets = new Map([...plan.sparsity].map(([name, s]) => [name, { kind: 'unstructured', sparsity: s } as const]));
+    const given = await pruneModel(b, { method: tamp(), target, calibration: data, nsamples: NS, layerTargets });
+    expect(given.planned).toBe(false);
+    expect(given.layerTargets).toEqual(auto.layerTargets);
+    expect(await snapshot(b)).toEqual(await snapshot(a));
+    const c = await loadTinyLm();
+    const uniform = await pruneModel(c, { method: tamp(), target, calibration: data, nsamples: NS, plan: false });
+    expect(uniform.planned).toBe(false);
+    expect(uniform.layerTargets).toBeNull();
+    for (const l of uniform.layers) expect(l.sparsity).toBe(0.5);
+    a.dispose();
+    b.dispose();
+    c.dispose();
+    for (const s of data) dispose([s.input, s.modalityMask!]);
+  });
+
+  it('rejects samples without a modality mask and runners without runBlockObserved, before writing', async () => {
+    const model = await loadTinyLm();
+    const { adapter, writes } = spy(model);
+    const target = { kind: 'unstructured', sparsity: 0.5 } as const;
+    const plain = await errorOf(pruneModel(adapter, { method: tamp(), target, calibration: tinySamples(2), nsamples: 2 }));
+    expect(plain.code).toBe('INVALID_ARGUMENT');
+    expect(plain.message).toMatch(/modality of every token/);
+    const noObserved: ModelAdapter = { ...adapter, runner: { embed: (s) => model.runner.embed(s), runBlock: (i, h, o) => model.runner.runBlock(i, h, o) } };
+    const unsupported = await errorOf(pruneModel(noObserved, { method: tamp(), target, calibration: samples(1), nsamples: 2 }));
+    expect(unsupported.code).toBe('UNSUPPORTED');
+    expect(unsupported.message).toMatch(/runBlockObserved/);
+    expect(writes).toEqual([]);
+    // Wanda ignores the masks of { input, modalityMask } samples.
+    const report = await pruneModel(adapter, { method: wanda(), target, calibration: samples(2), nsamples: 2 });
+    expect(report.sparsity).toBe(0.5);
     model.dispose();
   });
 });

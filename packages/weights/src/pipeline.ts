@@ -1,20 +1,24 @@
 import {
+  type BlockRunner,
   type ModelAdapter,
   type ModelBlock,
   type PrunableKind,
   type PrunableLayer,
   type ProgressCallback,
+  type ProgressStage,
   PruneError,
   Tensor,
   all,
+  clone,
   dispose,
   isFinite as isFiniteOp,
   progressStage,
   sparsityOf,
   tidy,
 } from '@prune/core';
-import { type CalibrationSource, checkCalibration, checkSampleCount, embedSamples, runBlockOver } from './calibration-pass.js';
+import { type CalibrationSource, type MaskCollection, checkCalibration, checkSampleCount, embedSamples, observedRun, runBlockOver } from './calibration-pass.js';
 import type { LayerStatistic, PruningMethod, SparsityTarget } from './method.js';
+import { type LayerwisePlanner, type ObservationNeeds, isObservingStatistic } from './tamp-observation.js';
 import { checkTarget, checkTargetFits, describeTarget } from './target.js';
 
 /**
@@ -41,8 +45,10 @@ export interface PruneModelOptions {
   target: SparsityTarget;
   /**
    * Calibration samples, streamed: each is one model input (e.g. int32 token ids
-   * `[seqlen]`). Only the first `nsamples` are read. Samples are neither kept nor disposed —
-   * a generator that creates them may dispose each after it resumes. Ignored (never
+   * `[seqlen]`), or `{ input, modalityMask }` for a multimodal model (bool `[tokens]`, true
+   * for visual tokens — TAMP needs it; other methods ignore it). Only the first `nsamples`
+   * are read. Samples are neither kept nor disposed — a generator that creates them may
+   * dispose each after it resumes (a mask is copied when a method reads it). Ignored (never
    * iterated) for data-free methods.
    * @defaultValue none (required for methods with a statistic)
    */
@@ -73,13 +79,21 @@ export interface PruneModelOptions {
    */
   layerTargets?: ReadonlyMap<string, SparsityTarget> | Readonly<Record<string, SparsityTarget>>;
   /**
+   * Run the method's {@link PruningMethod.planner} (TAMP's diversity-aware sparsity) when
+   * neither `layerTargets` nor `layerSparsity` is given: a dense pass of every sample
+   * through the whole model, then one target per layer. `false` prunes every layer at
+   * `target` (TAMP without DAS).
+   * @defaultValue true
+   */
+  plan?: boolean;
+  /**
    * The calibration protocol to record in the report.
    * @defaultValue none
    */
   protocol?: CalibrationProtocol;
   /**
-   * Progress reports: stage `'embed'` (samples), `'calibrate'` (block runs over samples)
-   * and `'prune'` (layers).
+   * Progress reports: stage `'embed'` (samples), `'plan'` (block runs of a method's
+   * planning pass), `'calibrate'` (block runs over samples) and `'prune'` (layers).
    * @defaultValue no reporting
    */
   onProgress?: ProgressCallback;
@@ -136,8 +150,10 @@ export interface PruneReport {
   readonly pattern: string;
   /** Per-block sparsity overrides, when given. */
   readonly layerSparsity: readonly number[] | null;
-  /** Per-layer target overrides, when given. */
+  /** Per-layer target overrides, when given or planned. */
   readonly layerTargets: Readonly<Record<string, SparsityTarget>> | null;
+  /** Whether `layerTargets` came from the method's planner (a dense planning pass). */
+  readonly planned: boolean;
   /** Calibration settings, or null for a data-free method. */
   readonly calibration: {
     /** Samples used. */
@@ -242,10 +258,19 @@ async function checkWeights(adapter: ModelAdapter, layers: readonly PrunableLaye
  * inputs to produce the next block's inputs, without it the dense pass's outputs are used.
  * Data-free methods never touch the calibration stream or the runner.
  *
+ * Methods whose statistics read more than inputs ({@link ObservingStatistic}, e.g. TAMP's
+ * AMIA column norms) are fed through {@link BlockRunner.runBlockObserved}: each gets the
+ * layer's input, output, the block's last-row attention when it asks for it, and the
+ * sample's modality mask (from `{ input, modalityMask }` samples). A method with a
+ * {@link PruningMethod.planner} (TAMP) first gets a dense planning pass over the whole model
+ * that sets every layer's target (its diversity-aware sparsity), unless `layerTargets` or
+ * `layerSparsity` is given or `plan` is false.
+ *
  * Memory: the block hidden states of the calibration samples are held one tensor per
  * sample (`nsamples` × the size of one block input, e.g. seqlen × d_model floats each),
  * plus one block output at a time, one weight matrix at a time and the statistics of one
- * block's layers. Linear-layer inputs are never stored: statistics consume them as the
+ * block's layers (a planning pass holds a second copy of the states while it runs, and
+ * methods that read modality masks keep one mask per sample). Linear-layer inputs are never stored: statistics consume them as the
  * block runs.
  *
  * Validation happens before anything is written: the options, the target (and any
@@ -293,12 +318,25 @@ export async function pruneModel(adapter: ModelAdapter, options: PruneModelOptio
     if (names.has(layer.name)) throw new PruneError('INVALID_ARGUMENT', `${OP}: the adapter lists layer ${layer.name} twice`);
     names.add(layer.name);
   }
-  const layerTargets = checkLayerTargets(options.layerTargets, layers, method);
+  let layerTargets = checkLayerTargets(options.layerTargets, layers, method);
   for (const layer of layers) if (!layerTargets?.has(layer.name)) checkTargetFits(OP, target, layer.name, layer.shape[1]);
   const layerSparsity = checkLayerSparsity(options.layerSparsity, blocks, target, method);
+  const plan = options.plan ?? true;
+  if (typeof plan !== 'boolean') throw new PruneError('INVALID_ARGUMENT', `${OP}: plan must be true or false, got ${String(plan)}`);
+  const planner = plan && layerTargets === undefined && layerSparsity === undefined ? method.planner : undefined;
+  if (planner !== undefined && (typeof planner.createPlanStatistic !== 'function' || typeof planner.plan !== 'function')) {
+    throw new PruneError('INVALID_ARGUMENT', `${OP}: the planner of method ${method.name} must have createPlanStatistic() and plan()`);
+  }
   const calibrated = typeof method.createStatistic === 'function';
-  const nsamples = calibrated ? checkSampleCount(OP, options.nsamples ?? 128) : 0;
-  const runner = calibrated ? checkCalibration(OP, adapter, options.calibration, method.name) : undefined;
+  const nsamples = calibrated || planner !== undefined ? checkSampleCount(OP, options.nsamples ?? 128) : 0;
+  const runner = calibrated || planner !== undefined ? checkCalibration(OP, adapter, options.calibration, method.name) : undefined;
+  // What the statistics read besides inputs, known before anything is embedded or written.
+  const needs = [
+    calibrated ? observationNeeds(method.createStatistic!(layers[0])) : undefined,
+    planner === undefined ? undefined : observationNeeds(planner.createPlanStatistic(layers[0])),
+  ].filter((n): n is ObservationNeeds => n !== undefined);
+  if (needs.length > 0 && runner !== undefined) observedRun(OP, runner, adapter.description, method.name);
+  const masks: MaskCollection | undefined = needs.some((n) => n.modalityMask) ? { into: [], required: method.name } : undefined;
   signal?.throwIfAborted();
   await checkWeights(adapter, layers, signal);
 
@@ -306,7 +344,11 @@ export async function pruneModel(adapter: ModelAdapter, options: PruneModelOptio
   try {
     if (runner !== undefined) {
       const embed = progressStage(onProgress, 'embed', nsamples, 'samples');
-      hidden = await embedSamples(OP, runner, options.calibration as CalibrationSource, nsamples, signal, embed);
+      hidden = await embedSamples(OP, runner, options.calibration as CalibrationSource, nsamples, signal, embed, masks);
+    }
+    if (planner !== undefined && runner !== undefined) {
+      const planned = await planLayers(runner, planner, blocks, hidden, masks?.into, target, signal, progressStage(onProgress, 'plan', nsamples * blocks.length, 'samples'));
+      layerTargets = checkLayerTargets(planned, layers, method);
     }
     // Validation is complete; from here on weights are written.
     if (typeof method.prepare === 'function') {
@@ -327,7 +369,7 @@ export async function pruneModel(adapter: ModelAdapter, options: PruneModelOptio
           for (const layer of block.layers) statistics.set(layer.name, method.createStatistic!(layer));
           const t0 = performance.now();
           // Without propagation the dense outputs become the next block's inputs right away.
-          runBlockOver(runner, b, hidden, statistics, !propagate, signal, calibrate, block);
+          runBlockOver(runner, b, hidden, statistics, !propagate, signal, calibrate, block, masks?.into);
           calibrationMs = performance.now() - t0;
         } else if (runner !== undefined) {
           runBlockOver(runner, b, hidden, undefined, true, signal, calibrate, block);
@@ -386,6 +428,7 @@ export async function pruneModel(adapter: ModelAdapter, options: PruneModelOptio
       pattern: describeTarget(target),
       layerSparsity: layerSparsity ?? null,
       layerTargets: layerTargets === undefined ? null : Object.fromEntries(layerTargets),
+      planned: planner !== undefined,
       calibration: runner === undefined ? null : { nsamples, propagate, protocol: options.protocol === undefined ? null : { ...options.protocol } },
       layers: layerReports,
       blocks: blockReports,
@@ -396,5 +439,56 @@ export async function pruneModel(adapter: ModelAdapter, options: PruneModelOptio
     };
   } finally {
     dispose(hidden);
+    if (masks !== undefined) dispose(masks.into.filter((m): m is Tensor => m !== undefined));
+  }
+}
+
+/** What a method's statistic reads besides inputs (undefined for an inputs-only statistic); disposes the probe. */
+function observationNeeds(probe: LayerStatistic): ObservationNeeds | undefined {
+  try {
+    return isObservingStatistic(probe) ? { ...probe.needs } : undefined;
+  } finally {
+    probe.dispose();
+  }
+}
+
+/**
+ * The planning pass of a {@link LayerwisePlanner}: copies of the block-0 states go through the
+ * DENSE model block by block while each layer's plan statistic observes; then the planner
+ * turns all statistics into per-layer targets. Nothing is written; the copies are released
+ * as the pass ends, so the pipeline's own states stay at block 0.
+ */
+async function planLayers(
+  runner: BlockRunner,
+  planner: LayerwisePlanner,
+  blocks: readonly ModelBlock[],
+  hidden: readonly Tensor[],
+  masks: readonly (Tensor | undefined)[] | undefined,
+  target: SparsityTarget,
+  signal: AbortSignal | undefined,
+  progress: ProgressStage,
+): Promise<Map<string, SparsityTarget>> {
+  const states = hidden.map((h) => clone(h));
+  const statistics = new Map<string, LayerStatistic>();
+  try {
+    for (let b = 0; b < blocks.length; b++) {
+      const block = blocks[b];
+      const own = new Map<string, LayerStatistic>();
+      for (const layer of block.layers) {
+        const s = planner.createPlanStatistic(layer);
+        own.set(layer.name, s);
+        statistics.set(layer.name, s);
+      }
+      // The last block's outputs are not needed.
+      runBlockOver(runner, b, states, own, b < blocks.length - 1, signal, progress, block, masks);
+    }
+    return planner.plan(
+      blocks.flatMap((bl) => bl.layers),
+      statistics,
+      target,
+    );
+  } finally {
+    dispose(states);
+    for (const s of statistics.values()) s.dispose();
   }
 }

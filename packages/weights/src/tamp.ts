@@ -208,17 +208,24 @@ export interface TampOptions extends TokenSelectionOptions {
 /**
  * TAMP (Lee et al., 2025; G-JWLee/TAMP) as a {@link PruningMethod}: per layer an
  * {@link AmiaColumnNorm} (column norms over the tokens AMIA selects), then Wanda's per-row
- * pruning at the layer's target — its diversity-aware sparsity when the pipeline planned the
- * run with {@link tampPlanner} (or took {@link tampLayerSparsity} as per-layer sparsities).
- * The statistic consumes whole observations (input, output, attention, modality mask).
+ * pruning (⌊d_in·s_m⌋ per row, as the reference) at the layer's target — its
+ * diversity-aware sparsity s_m, which `pruneModel` plans itself with the method's
+ * {@link tampPlanner} in a dense first pass (or takes from {@link tampLayerSparsity} as
+ * `layerTargets`). The statistic consumes whole observations (input, output, attention,
+ * modality mask), so the model's runner needs `runBlockObserved` and every calibration
+ * sample a modality mask.
  *
  * @param options - token selection and its parameters, accumulation, s_max
  * @returns the method, named `tamp`, with its planner
  *
  * @example
  * ```ts
- * const plan = await tampLayerSparsity(model, { sparsity: 0.5, calibration: samples });
- * // then prune each layer at plan.sparsity with tamp().pruneLayer, feeding observe() per sample
+ * // samples: { input: int32 ids [seq], modalityMask: bool [seq] (true = visual token) }
+ * const report = await pruneModel(model, {
+ *   method: tamp(),
+ *   target: { kind: 'unstructured', sparsity: 0.5 },
+ *   calibration: samples,
+ * });
  * ```
  */
 export function tamp(options: TampOptions = {}): PruningMethod<AmiaColumnNorm> & { readonly planner: LayerwisePlanner<DiversityStatistic> } {
