@@ -47,6 +47,7 @@ p.add_argument("--router-bias", action="store_true")
 p.add_argument("--bias-speed", type=float, default=1e-3)
 p.add_argument("--aux-weight", type=float, default=0.01)
 p.add_argument("--eval-every", type=int, default=200)
+p.add_argument("--max-chars", type=int, default=0, help="use only the first N characters of each source (smoke runs); 0 = all")
 args = p.parse_args()
 
 torch.set_num_threads(args.threads)
@@ -58,7 +59,8 @@ tok = bpe.Tokenizer.load(os.path.join(here, "..", "weights", "lm", "tokenizer.js
 t0 = time.time()
 train, test = {}, {}
 for s in corpus.SOURCES:
-    tr, te = corpus.split(corpus.load(s))
+    text = corpus.load(s)
+    tr, te = corpus.split(text[: args.max_chars] if args.max_chars > 0 else text)
     train[s] = np.array(tok.encode(tr), dtype=np.int64)
     test[s] = np.array(tok.encode(te), dtype=np.int64)
     print(f"{s}: {len(train[s])} train tokens, {len(test[s])} test tokens", flush=True)
