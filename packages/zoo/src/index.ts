@@ -16,4 +16,7 @@ export { perplexity } from './perplexity.js';
 export type { LanguageModel, PerplexityProtocol, PerplexityResult } from './perplexity.js';
 export { ZOO_LANGUAGE_MODELS, loadLanguageModelFolder, loadZooLanguageModel, zooModelFolder } from './models.js';
 export type { LoadZooOptions, ZooLanguageModel, ZooLanguageModelName } from './models.js';
-export { MoeModel, createRandomMoeModel, loadMoeModelFolder, moeExpectedShapes } from './lm/moe.js'; export type { ExpertTokens, MoeExpertOutput, MoeLayerOutput, MoeLoadOptions, MoeObserver, MoeRouting, RandomMoeOptions } from './lm/moe.js'; export { moeBlockLinears, moeBlockPrefix, parseMoeConfig } from './lm/moe-config.js'; export type { MoeConfig, MoeScoringFunc } from './lm/moe-config.js';
+export { MoeModel, createRandomMoeModel, loadMoeModelFolder, moeExpectedShapes } from './lm/moe.js';
+export type { ExpertTokens, MoeExpertOutput, MoeLayerOutput, MoeLoadOptions, MoeObserver, MoeRouting, RandomMoeOptions } from './lm/moe.js';
+export { moeBlockLinears, moeBlockPrefix, parseMoeConfig } from './lm/moe-config.js';
+export type { MoeConfig, MoeScoringFunc } from './lm/moe-config.js';
