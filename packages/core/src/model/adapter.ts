@@ -42,7 +42,7 @@ export interface BlockRunner {
    */
   runBlock(index: number, hidden: Tensor, observe?: (layer: string, input: Tensor) => void): Tensor;
   /**
-   * Optional: runs block `index` on ONE sample's `hidden` state, like {@link runBlock}, but
+   * Optional: runs block `index` on ONE sample's `hidden` state, like {@link BlockRunner.runBlock}, but
    * shows each prunable layer more than its input — for methods that read layer outputs or
    * attention (TAMP). `observe` is called once per prunable layer, in execution order, with
    * its `input` `[tokens, d_in]`, its `output` `[tokens, d_out]` and, when `attention` is
