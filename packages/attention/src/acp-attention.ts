@@ -5,7 +5,6 @@ import { hostForgettingAttention } from './host-kernel.js';
 import { tilesForgettingAttention } from './tiles-kernel.js';
 import { resolveSeqStart } from './validate.js';
 
-type F32 = Tensor<'float32'>;
 
 /**
  * Relative headroom on norms computed in float32 (a d-term float32 sum of squares can be off
@@ -44,7 +43,7 @@ export interface ForgettingAttentionAcpOptions extends ForgettingAttentionOption
 /** Output of {@link forgettingAttentionAcp}. */
 export interface AcpAttentionResult {
   /** O `[batch, heads, m, d]` on the inputs' backend; rows of padded queries are 0. */
-  readonly output: F32;
+  readonly output: Tensor<'float32'>;
   /** Logit bound U per (batch, head), row-major. */
   readonly logitBound: Float64Array;
   /** Threshold δ per (batch, head) (−∞ when `prune` is false). */
@@ -83,7 +82,7 @@ export function logitBound(q: Tensor, k: Tensor, scale: number, bound: LogitBoun
     tidy(() => {
       const mask = new Float32Array(b * rows);
       for (let bb = 0; bb < b; bb++) mask.fill(1, bb * rows + Math.max(0, starts[bb] - (n - rows)), (bb + 1) * rows);
-      const norms = mul(norm(x as F32, { axis: -1 }), fromArray(mask, [b, 1, rows], 'float32', { backend: x.backend }));
+      const norms = mul(norm(x as Tensor<'float32'>, { axis: -1 }), fromArray(mask, [b, 1, rows], 'float32', { backend: x.backend }));
       return max(norms, { axis: -1 });
     }).dataSync() as Float32Array;
   const qn = maxNorm(q, m);
@@ -124,7 +123,7 @@ export function forgettingAttentionAcp(q: Tensor, k: Tensor, v: Tensor, logF: Te
   const bound = prune ? logitBound(q, k, scale, acp.bound, starts) : new Float64Array(b * h);
   const threshold = prune ? acpThreshold(bound, n, acp.logTolerance) : new Float64Array(b * h).fill(-Infinity);
   const useHost = kernel === 'host' || (kernel === 'auto' && q.backend === referenceBackend);
-  let output: F32;
+  let output: Tensor<'float32'>;
   let boundaries: AcpBoundaries[];
   if (useHost) {
     const result = hostForgettingAttention({
@@ -159,7 +158,7 @@ export function forgettingAttentionAcp(q: Tensor, k: Tensor, v: Tensor, logF: Te
         }),
       );
     }
-    output = tilesForgettingAttention({ q: q as F32, k: k as F32, v: v as F32, lambda, scale, seqStart: starts, boundaries, blockM: acp.blockM });
+    output = tilesForgettingAttention({ q: q as Tensor<'float32'>, k: k as Tensor<'float32'>, v: v as Tensor<'float32'>, lambda, scale, seqStart: starts, boundaries, blockM: acp.blockM });
   }
   return { output, logitBound: bound, threshold, ...savings(boundaries, b, h), ...(options.returnBoundaries ? { boundaries } : {}) };
 }

@@ -5,7 +5,6 @@ import { type SeqStartOptions, cumulativeLogForget, resolveScale } from './forge
 import { hostForgettingAttention } from './host-kernel.js';
 import { checkFloatTensor, resolveSeqStart, shapeText } from './validate.js';
 
-type F32 = Tensor<'float32'>;
 
 /**
  * The decoding cache of one forgetting-attention layer: keys, values and the cumulative log
@@ -190,7 +189,7 @@ export interface DecodeOptions {
 /** Output of {@link decodeForgettingAttention}. */
 export interface DecodeResult {
   /** O `[batch, heads, 1, d]` on the query's backend. */
-  readonly output: F32;
+  readonly output: Tensor<'float32'>;
   /** FLOP saving per (batch, head) for this step (0 without ACP). */
   readonly flopSaving: Float64Array;
   /** FLOP saving over all (batch, head) pairs. */

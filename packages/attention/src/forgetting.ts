@@ -17,7 +17,6 @@ import {
 } from '@prune/core';
 import { checkFloatTensor, resolveSeqStart, shapeText } from './validate.js';
 
-type F32 = Tensor<'float32'>;
 
 /** Options shared by the forgetting-attention functions. */
 export interface SeqStartOptions {
@@ -38,7 +37,7 @@ export interface SeqStartOptions {
  * @param bias - forget-gate bias b_f `[heads]`
  * @returns log f `[batch, heads, seq]` (head-first, as the attention functions take it)
  */
-export function forgetGateLog(x: Tensor, weight: Tensor, bias: Tensor): F32 {
+export function forgetGateLog(x: Tensor, weight: Tensor, bias: Tensor): Tensor<'float32'> {
   checkFloatTensor('forgetGateLog', 'x', x, 3);
   checkFloatTensor('forgetGateLog', 'weight', weight, 2);
   checkFloatTensor('forgetGateLog', 'bias', bias, 1);
@@ -57,7 +56,7 @@ export function forgetGateLog(x: Tensor, weight: Tensor, bias: Tensor): F32 {
 }
 
 /** 0/1 float mask `[batch, 1, n]`: 1 on real tokens (index ≥ seqStart). */
-function realTokenMask(starts: Int32Array, n: number, like: Tensor): F32 {
+function realTokenMask(starts: Int32Array, n: number, like: Tensor): Tensor<'float32'> {
   const data = new Float32Array(starts.length * n);
   for (let b = 0; b < starts.length; b++) data.fill(1, b * n + starts[b], (b + 1) * n);
   return fromArray(data, [starts.length, 1, n], 'float32', { backend: like.backend });
@@ -71,13 +70,13 @@ function realTokenMask(starts: Int32Array, n: number, like: Tensor): F32 {
  * @param options - left padding
  * @returns Λ `[batch, heads, n]`, non-increasing along the last axis
  */
-export function cumulativeLogForget(logF: Tensor, options: SeqStartOptions = {}): F32 {
+export function cumulativeLogForget(logF: Tensor, options: SeqStartOptions = {}): Tensor<'float32'> {
   checkFloatTensor('cumulativeLogForget', 'logF', logF, 3);
   const [b, , n] = logF.shape;
   const starts = resolveSeqStart('cumulativeLogForget', options.seqStart, b, n);
   return tidy(() => {
-    const masked = starts.some((s) => s > 0) ? mul(logF as F32, realTokenMask(starts, n, logF)) : (logF as F32);
-    return cumsum(masked, { axis: -1 }) as F32;
+    const masked = starts.some((s) => s > 0) ? mul(logF as Tensor<'float32'>, realTokenMask(starts, n, logF)) : (logF as Tensor<'float32'>);
+    return cumsum(masked, { axis: -1 }) as Tensor<'float32'>;
   });
 }
 
@@ -87,7 +86,7 @@ export function cumulativeLogForget(logF: Tensor, options: SeqStartOptions = {})
  * padding keys. Rows of padded queries keep 0 on their causal keys so their softmax is finite;
  * the caller zeroes those rows afterwards.
  */
-function causalPaddingMask(starts: Int32Array, m: number, n: number, like: Tensor, paddedRows: 'finite' | 'masked' = 'finite'): { mask: F32; rows: Tensor<'bool'> } {
+function causalPaddingMask(starts: Int32Array, m: number, n: number, like: Tensor, paddedRows: 'finite' | 'masked' = 'finite'): { mask: Tensor<'float32'>; rows: Tensor<'bool'> } {
   const batch = starts.length;
   const p = n - m;
   const mask = new Float32Array(batch * m * n);
@@ -117,7 +116,7 @@ function causalPaddingMask(starts: Int32Array, m: number, n: number, like: Tenso
  * @param options - left padding
  * @returns D `[batch, heads, m, n]`
  */
-export function decayBias(lambda: Tensor, m?: number, options: SeqStartOptions = {}): F32 {
+export function decayBias(lambda: Tensor, m?: number, options: SeqStartOptions = {}): Tensor<'float32'> {
   checkFloatTensor('decayBias', 'lambda', lambda, 3);
   const [b, h, n] = lambda.shape;
   const rows = m ?? n;
@@ -126,8 +125,8 @@ export function decayBias(lambda: Tensor, m?: number, options: SeqStartOptions =
   }
   const starts = resolveSeqStart('decayBias', options.seqStart, b, n);
   return tidy(() => {
-    const lq = reshape(slice(lambda as F32, [0, 0, n - rows], [b, h, rows]), [b, h, rows, 1]);
-    const lk = reshape(lambda as F32, [b, h, 1, n]);
+    const lq = reshape(slice(lambda as Tensor<'float32'>, [0, 0, n - rows], [b, h, rows]), [b, h, rows, 1]);
+    const lk = reshape(lambda as Tensor<'float32'>, [b, h, 1, n]);
     // Padded query rows get −∞ on every key: no key is attended from them.
     const { mask } = causalPaddingMask(starts, rows, n, lambda, 'masked');
     return add(sub(lq, lk), mask);
@@ -182,7 +181,7 @@ export function resolveScale(op: string, scale: number | undefined, d: number): 
  * @param options - scale and left padding
  * @returns O `[batch, heads, m, d]`; rows of padded queries are 0
  */
-export function forgettingAttention(q: Tensor, k: Tensor, v: Tensor, logF: Tensor, options: ForgettingAttentionOptions = {}): F32 {
+export function forgettingAttention(q: Tensor, k: Tensor, v: Tensor, logF: Tensor, options: ForgettingAttentionOptions = {}): Tensor<'float32'> {
   const [b, h, m, n, d] = checkAttentionInputs('forgettingAttention', q, k, v, logF);
   const scale = resolveScale('forgettingAttention', options.scale, d);
   const starts = resolveSeqStart('forgettingAttention', options.seqStart, b, n);
@@ -191,8 +190,8 @@ export function forgettingAttention(q: Tensor, k: Tensor, v: Tensor, logF: Tenso
     const lq = reshape(slice(lambda, [0, 0, n - m], [b, h, m]), [b, h, m, 1]);
     const lk = reshape(lambda, [b, h, 1, n]);
     const { mask, rows } = causalPaddingMask(starts, m, n, q);
-    const scores = add(add(mul(matmul(q as F32, k as F32, { transposeB: true }), scale), sub(lq, lk)), mask);
-    const out = matmul(softmax(scores, { axis: -1 }), v as F32);
+    const scores = add(add(mul(matmul(q as Tensor<'float32'>, k as Tensor<'float32'>, { transposeB: true }), scale), sub(lq, lk)), mask);
+    const out = matmul(softmax(scores, { axis: -1 }), v as Tensor<'float32'>);
     return starts.some((s) => s > n - m) ? where(rows, out, 0) : out;
   });
 }

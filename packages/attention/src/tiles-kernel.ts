@@ -1,16 +1,15 @@
 import { type Tensor, concat, fromArray, matmul, mul, reshape, slice, softmax, stack, tidy, where, zeros, add } from '@prune/core';
 import type { AcpBoundaries } from './acp.js';
 
-type F32 = Tensor<'float32'>;
 
 /** Inputs of {@link tilesForgettingAttention}. */
 export interface TilesAttentionProblem {
   /** Queries `[batch, heads, m, d]` on any backend. */
-  readonly q: F32;
+  readonly q: Tensor<'float32'>;
   /** Keys `[batch, heads, n, d]`. */
-  readonly k: F32;
+  readonly k: Tensor<'float32'>;
   /** Values `[batch, heads, n, d]`. */
-  readonly v: F32;
+  readonly v: Tensor<'float32'>;
   /** Λ on the host, `[batch·heads, n]`. */
   readonly lambda: Float32Array;
   /** Softmax scale. */
@@ -32,20 +31,20 @@ export interface TilesAttentionProblem {
  * Λ (O(BM·kept) work, against O(BM·kept·d) for the products).
  * @returns O `[batch, heads, m, d]`; rows of padded queries are 0
  */
-export function tilesForgettingAttention(p: TilesAttentionProblem): F32 {
+export function tilesForgettingAttention(p: TilesAttentionProblem): Tensor<'float32'> {
   const { q, k, v, lambda, scale, seqStart, boundaries, blockM } = p;
   const [b, h, m, d] = q.shape;
   const n = k.shape[2];
   const offset = n - m;
   const backend = q.backend;
   return tidy(() => {
-    const groups: F32[] = [];
+    const groups: Tensor<'float32'>[] = [];
     for (let bb = 0; bb < b; bb++) {
       const s0 = seqStart[bb];
       for (let hh = 0; hh < h; hh++) {
         const g = bb * h + hh;
         const bounds = boundaries[g];
-        const blocks: F32[] = [];
+        const blocks: Tensor<'float32'>[] = [];
         for (let mb = 0; mb < bounds.start.length; mb++) {
           const m0 = mb * blockM;
           const rows = Math.min(m, m0 + blockM) - m0;
