@@ -28,7 +28,8 @@
 // Run: npx tsc -p packages/core/tsconfig.build.json && node bench/scale.mjs
 // Options: --dir DIR (default /work/tmp if it exists, else the OS temp folder), --blocks N
 // (default 5 → 4.3 GB), --methods a,b,c, --keep (keep the input checkpoint), --input FILE
-// (reuse a checkpoint kept by an earlier --keep run of the same --blocks).
+// (reuse a checkpoint kept by an earlier --keep run of the same --blocks), --gc (run a full
+// garbage collection at every step boundary: measures the live set, not V8's timing).
 // Writes bench/results/scale.json.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -130,8 +131,12 @@ async function loadMagnitude() {
   };
 }
 
-async function prune(input, output, method) {
+async function prune(input, output, method, gcAtSteps) {
   const core = await import(CORE);
+  // With --gc, a full collection runs at every step boundary, so the figure is the live set
+  // rather than V8's timing: the reference backend frees a disposed tensor's array only when
+  // the garbage collector runs.
+  const collect = gcAtSteps && typeof globalThis.gc === 'function' ? () => globalThis.gc() : () => undefined;
   const baseline = process.memoryUsage().rss;
   const sampler = rssSampler();
   const magnitude = (await loadMagnitude()) ?? {
@@ -170,21 +175,25 @@ async function prune(input, output, method) {
       for (const layer of block.layers) {
         let t = performance.now();
         const w = await adapter.readWeight(layer.name);
+        collect();
         sampler.sample();
         steps.read += performance.now() - t;
         t = performance.now();
         const keep = maskOf(w);
+        collect();
         sampler.sample();
         steps.mask += performance.now() - t;
         t = performance.now();
         const pruned = core.applyMask(w, keep);
         keep.dispose();
         w.dispose();
+        collect();
         sampler.sample();
         steps.apply += performance.now() - t;
         t = performance.now();
         await adapter.writeWeight(layer.name, pruned);
         pruned.dispose();
+        collect();
         sampler.sample();
         steps.write += performance.now() - t;
         layers++;
@@ -198,6 +207,7 @@ async function prune(input, output, method) {
     const sampledPeak = sampler.stop();
     return {
       method,
+      gcAtSteps: Boolean(gcAtSteps),
       maskSource: magnitude.source,
       layers,
       largestLayerBytes,
@@ -217,9 +227,9 @@ async function prune(input, output, method) {
 }
 
 // ---------------------------------------------------------------- parent
-function runChild(args) {
+function runChild(args, nodeFlags = []) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SELF, '--child', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...nodeFlags, SELF, '--child', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.on('error', reject);
@@ -270,7 +280,8 @@ async function main() {
     console.error(`  written in ${generated.seconds.toFixed(1)} s`);
     for (const method of methods) {
       console.error(`pruning with ${method} …`);
-      const r = await runChild(['prune', input, output, method]);
+      const gcAtSteps = process.argv.includes('--gc');
+      const r = await runChild(['prune', input, output, method, gcAtSteps ? 'gc' : ''], gcAtSteps ? ['--expose-gc'] : []);
       const check = await spotCheck(core, input, output);
       rmSync(output, { force: true });
       const peak = Math.max(r.sampledPeakRss, r.vmHWM);
@@ -287,7 +298,8 @@ async function main() {
       runs,
     };
     mkdirSync(join(HERE, 'results'), { recursive: true });
-    writeFileSync(join(HERE, 'results', 'scale.json'), `${JSON.stringify(result, null, 2)}\n`);
+    const resultFile = join(HERE, 'results', process.argv.includes('--gc') ? 'scale-gc.json' : 'scale.json');
+    writeFileSync(resultFile, `${JSON.stringify(result, null, 2)}\n`);
     console.log(`\ninput ${mb(generated.bytes)} (${specs.size} tensors), largest tensor ${mb(largestTensorBytes)}; limit ${RATIO_LIMIT}× = ${mb(RATIO_LIMIT * largestTensorBytes)}\n`);
     const rows = [['method', 'mask from', 'time', 'baseline RSS', 'peak RSS (timer)', 'VmHWM', 'peak / largest', 'output', 'sparsity', 'embed identical', 'pass']];
     for (const r of runs) {
@@ -295,7 +307,7 @@ async function main() {
     }
     const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
     for (const row of rows) console.log(row.map((cell, c) => cell.padEnd(widths[c])).join('  '));
-    console.log('\nwrote bench/results/scale.json');
+    console.log(`\nwrote ${resultFile}`);
     if (runs.some((r) => !r.pass)) process.exitCode = 1;
   } finally {
     rmSync(output, { force: true });
@@ -306,7 +318,7 @@ async function main() {
 
 if (process.argv[2] === '--child') {
   const [kind, ...rest] = process.argv.slice(3);
-  const result = kind === 'generate' ? await generate(rest[0], Number(rest[1])) : await prune(rest[0], rest[1], rest[2]);
+  const result = kind === 'generate' ? await generate(rest[0], Number(rest[1])) : await prune(rest[0], rest[1], rest[2], rest[3] === 'gc');
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } else {
   await main();
