@@ -10,18 +10,18 @@ import { pruneWanda } from './wanda.js';
  * of its tokens (true for visual tokens).
  */
 export interface MultimodalSample {
-  /** What {@link BlockRunner.embed} takes, e.g. token ids with image placeholders. */
+  /** What `BlockRunner.embed` (from `@prune/core`) takes, e.g. token ids with image placeholders. */
   readonly input: Tensor;
   /** bool `[tokens]`: true where the token is visual, false where it is language. */
   readonly modalityMask: Tensor;
 }
 
 /**
- * What a model's runner must offer for TAMP, beyond {@link BlockRunner}: a block run that
+ * What a model's runner must offer for TAMP, beyond `BlockRunner` (from `@prune/core`): a block run that
  * shows each linear its output and, on request, the block's last-row attention.
  */
 export interface ObservingBlockRunner {
-  /** As {@link BlockRunner.embed}. */
+  /** As `BlockRunner.embed`. */
   embed(sample: Tensor): Tensor;
   /**
    * Runs block `index` on one sample's `hidden` state and returns the block's output, calling

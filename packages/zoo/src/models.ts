@@ -13,7 +13,7 @@ export type ZooLanguageModelName = (typeof ZOO_LANGUAGE_MODELS)[number];
 export interface ZooLanguageModel {
   /** Zoo name. */
   name: ZooLanguageModelName;
-  /** The model (also a {@link ModelAdapter} for pruners). */
+  /** The model (also a `ModelAdapter` for pruners). */
   model: LlamaModel;
   /** Its tokenizer. */
   tokenizer: BpeTokenizer;
