@@ -172,6 +172,22 @@ async function main() {
   if (!backends.some((b) => b.name === 'reference')) throw new Error('the reference backend must be part of the run (it is the baseline)');
 
   const results = [];
+  // Written after every case, so a long run on a busy machine leaves its finished rows.
+  const save = (complete) => {
+    const out = {
+      benchmark: 'kernels',
+      date: new Date().toISOString(),
+      complete,
+      machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version, platform: `${process.platform}-${process.arch}`, loadAverage: os.loadavg().map((l) => Number(l.toFixed(2))) },
+      rounds: ROUNDS,
+      method: 'median of ROUNDS timed runs after one warm-up; each run calls the public op and reads every output back to the host',
+      backends: status,
+      notes,
+      results,
+    };
+    mkdirSync(join(HERE, 'results'), { recursive: true });
+    writeFileSync(join(HERE, 'results', 'kernels.json'), JSON.stringify(out, null, 2) + '\n');
+  };
   for (const c of CASES) {
     const row = { kernel: c.kernel, size: c.size, backends: {} };
     for (const { name, backend, native } of backends) {
@@ -187,6 +203,7 @@ async function main() {
       if (cell.medianMs !== undefined && ref !== undefined) cell.speedupVsReference = ref / cell.medianMs;
     }
     results.push(row);
+    save(false);
     process.stderr.write(`  ${c.kernel} ${c.size} done\n`);
   }
 
@@ -208,18 +225,7 @@ async function main() {
   for (const [name, s] of Object.entries(status)) if (!s.available) console.log(`\n${name}: not available (${s.reason})`);
   for (const note of notes) console.log(`\n${note}`);
 
-  const out = {
-    benchmark: 'kernels',
-    date: new Date().toISOString(),
-    machine: { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version, platform: `${process.platform}-${process.arch}` },
-    rounds: ROUNDS,
-    method: 'median of ROUNDS timed runs after one warm-up; each run calls the public op and reads every output back to the host',
-    backends: status,
-    notes,
-    results,
-  };
-  mkdirSync(join(HERE, 'results'), { recursive: true });
-  writeFileSync(join(HERE, 'results', 'kernels.json'), JSON.stringify(out, null, 2) + '\n');
+  save(true);
   console.log('\nwrote bench/results/kernels.json');
   for (const { backend } of backends) backend.destroy?.();
 }

@@ -62,6 +62,7 @@ function kernelTable(r) {
     });
     lines.push(`| ${row.kernel} | ${row.size} | ${ref.error ? 'error' : fmt(ref.medianMs)} | ${cells.join(' | ')} |`);
   }
+  if (r.complete === false) lines.push('', `Partial run: it was stopped after the ${r.results.length} cases above (machine shared, load average ${r.machine.loadAverage?.[0] ?? 'unknown'}).`);
   const missing = Object.entries(r.backends).filter(([, s]) => !(/** @type {any} */ (s).available));
   lines.push(
     '',
