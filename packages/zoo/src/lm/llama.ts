@@ -8,7 +8,6 @@ import {
   type Tensor,
   add,
   clone,
-  concat,
   dispose,
   fromArray,
   gather,
@@ -17,18 +16,16 @@ import {
   matmul,
   mean,
   mul,
-  neg,
   readAsTensor,
   reshape,
-  rsqrt,
   silu,
   slice,
   softmax,
-  square,
   tidy,
   transpose,
 } from '@prune/core';
 import { type LlamaConfig, llamaBlockLinears } from './config.js';
+import { type DecoderTables, applyRope, decoderTables, rmsNorm } from './decoder.js';
 
 /** Options of {@link LlamaModel.fromSafetensors}. */
 export interface LlamaLoadOptions {
@@ -53,9 +50,7 @@ export class LlamaModel implements ModelAdapter {
   /** Description used in reports. */
   readonly description: string;
   readonly #weights = new Map<string, Tensor>();
-  readonly #cos: Tensor;
-  readonly #sin: Tensor;
-  readonly #mask: Tensor;
+  readonly #tables: DecoderTables;
 
   /**
    * @param config - hyper-parameters
@@ -75,13 +70,7 @@ export class LlamaModel implements ModelAdapter {
       }
       this.#weights.set(name, keep(w));
     }
-    const { cos, sin } = ropeTables(config);
-    const t = config.max_position_embeddings;
-    const maskData = new Float32Array(t * t);
-    for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) maskData[i * t + j] = -Infinity;
-    this.#cos = keep(fromArray(cos, [t, cos.length / t], 'float32', { backend }));
-    this.#sin = keep(fromArray(sin, [t, sin.length / t], 'float32', { backend }));
-    this.#mask = keep(fromArray(maskData, [t, t], 'float32', { backend }));
+    this.#tables = decoderTables(config, backend);
   }
 
   /** Loads every tensor the config needs from a safetensors file or sharded checkpoint. */
@@ -205,7 +194,7 @@ export class LlamaModel implements ModelAdapter {
       const q = this.#rope(heads(qkv[0]), t);
       const k = this.#rope(heads(qkv[1]), t);
       const v = heads(qkv[2]);
-      const scores = add(mul(matmul(q, k, { transposeB: true }), 1 / Math.sqrt(hd)), slice(this.#mask, [0, 0], [t, t]));
+      const scores = add(mul(matmul(q, k, { transposeB: true }), 1 / Math.sqrt(hd)), slice(this.#tables.mask, [0, 0], [t, t]));
       const probs = softmax(scores, { axis: -1 });
       const lastRow = attention ? reshape(mean(reshape(slice(probs, [0, 0, t - 1, 0], [1, h, 1, t]), [h, t]), { axis: 0 }), [t]) : undefined;
       (['q_proj', 'k_proj', 'v_proj'] as const).forEach((n, i) => observe?.(`${p}.self_attn.${n}`, { input: a, output: qkv[i], attention: lastRow }));
@@ -242,7 +231,7 @@ export class LlamaModel implements ModelAdapter {
 
   /** Releases every weight. */
   dispose(): void {
-    dispose([...this.#weights.values(), this.#cos, this.#sin, this.#mask]);
+    dispose([...this.#weights.values(), this.#tables.cos, this.#tables.sin, this.#tables.mask]);
     this.#weights.clear();
   }
 
@@ -253,19 +242,11 @@ export class LlamaModel implements ModelAdapter {
   }
 
   #rmsNorm(x: F32, weight: string): F32 {
-    const scale = rsqrt(add(mean(square(x), { axis: -1, keepDims: true }), this.config.rms_norm_eps));
-    return mul(mul(x, scale), this.#weight(weight));
+    return rmsNorm(x, this.#weight(weight), this.config.rms_norm_eps);
   }
 
-  // x: [b, h, t, hd]; rotate-half rotary embedding as in LLaMA.
   #rope(x: F32, t: number): F32 {
-    const hd = x.shape[3];
-    const half = hd / 2;
-    const cos = slice(this.#cos, [0, 0], [t, hd]);
-    const sin = slice(this.#sin, [0, 0], [t, hd]);
-    const [b, h] = x.shape;
-    const rotated = concat([neg(slice(x, [0, 0, 0, half], [b, h, t, half])), slice(x, [0, 0, 0, 0], [b, h, t, half])], 3);
-    return add(mul(x, cos as F32), mul(rotated, sin as F32));
+    return applyRope(x, this.#tables, t);
   }
 }
 
@@ -289,20 +270,3 @@ function expectedShapes(c: LlamaConfig): [string, number[]][] {
   return out;
 }
 
-// cos/sin tables [maxPos, headDim] as in the training code: freqs duplicated over both halves.
-function ropeTables(c: LlamaConfig): { cos: Float32Array; sin: Float32Array } {
-  const hd = c.hidden_size / c.num_attention_heads;
-  const t = c.max_position_embeddings;
-  const cos = new Float32Array(t * hd);
-  const sin = new Float32Array(t * hd);
-  for (let pos = 0; pos < t; pos++) {
-    for (let i = 0; i < hd / 2; i++) {
-      // Match PyTorch: inv_freq is computed in float32.
-      const inv = Math.fround(1 / Math.fround(c.rope_theta ** Math.fround((2 * i) / hd)));
-      const angle = Math.fround(pos * inv);
-      cos[pos * hd + i] = cos[pos * hd + i + hd / 2] = Math.cos(angle);
-      sin[pos * hd + i] = sin[pos * hd + i + hd / 2] = Math.sin(angle);
-    }
-  }
-  return { cos, sin };
-}

@@ -8,31 +8,27 @@ import {
   type Tensor,
   add,
   clone,
-  concat,
   dispose,
   fromArray,
   gather,
   getBackend,
   keep,
   matmul,
-  mean,
   mul,
-  neg,
   openCheckpoint,
   randomNormal,
   readAsTensor,
   reshape,
-  rsqrt,
   scatter,
   sigmoid,
   silu,
   slice,
   softmax,
-  square,
   tidy,
   transpose,
 } from '@prune/core';
 import { type MoeConfig, moeBlockLinears, moeBlockPrefix, parseMoeConfig } from './moe-config.js';
+import { type DecoderTables, applyRope, decoderTables, rmsNorm } from './decoder.js';
 
 /** The tokens one expert receives in one MoE layer, in ascending token order. */
 export interface ExpertTokens {
@@ -134,9 +130,7 @@ export class MoeModel implements ModelAdapter {
   /** Description used in reports. */
   readonly description: string;
   readonly #weights = new Map<string, Tensor>();
-  readonly #cos: Tensor;
-  readonly #sin: Tensor;
-  readonly #mask: Tensor;
+  readonly #tables: DecoderTables;
   readonly #expertMasks: (boolean[] | null)[];
 
   /**
@@ -158,13 +152,7 @@ export class MoeModel implements ModelAdapter {
       }
       this.#weights.set(name, keep(w));
     }
-    const { cos, sin } = ropeTables(config);
-    const t = config.max_position_embeddings;
-    const maskData = new Float32Array(t * t);
-    for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) maskData[i * t + j] = -Infinity;
-    this.#cos = keep(fromArray(cos, [t, cos.length / t], 'float32', { backend }));
-    this.#sin = keep(fromArray(sin, [t, sin.length / t], 'float32', { backend }));
-    this.#mask = keep(fromArray(maskData, [t, t], 'float32', { backend }));
+    this.#tables = decoderTables(config, backend);
     this.#expertMasks = Array.from({ length: config.num_hidden_layers }, () => null);
   }
 
@@ -296,7 +284,7 @@ export class MoeModel implements ModelAdapter {
       const q = this.#rope(heads(linear(`${p}.self_attn.q_proj`, a)), t);
       const k = this.#rope(heads(linear(`${p}.self_attn.k_proj`, a)), t);
       const v = heads(linear(`${p}.self_attn.v_proj`, a));
-      const scores = add(mul(matmul(q, k, { transposeB: true }), 1 / Math.sqrt(hd)), slice(this.#mask, [0, 0], [t, t]));
+      const scores = add(mul(matmul(q, k, { transposeB: true }), 1 / Math.sqrt(hd)), slice(this.#tables.mask, [0, 0], [t, t]));
       const ctx = reshape(transpose(matmul(softmax(scores, { axis: -1 }), v), [0, 2, 1, 3]), [b * t, d]);
       const x1 = add(x, linear(`${p}.self_attn.o_proj`, ctx));
       const m = this.#rmsNorm(x1, `${p}.post_attention_layernorm.weight`);
@@ -329,7 +317,7 @@ export class MoeModel implements ModelAdapter {
 
   /** Releases every weight. */
   dispose(): void {
-    dispose([...this.#weights.values(), this.#cos, this.#sin, this.#mask]);
+    dispose([...this.#weights.values(), this.#tables.cos, this.#tables.sin, this.#tables.mask]);
     this.#weights.clear();
   }
 
@@ -411,19 +399,11 @@ export class MoeModel implements ModelAdapter {
   }
 
   #rmsNorm(x: F32, weight: string): F32 {
-    const scale = rsqrt(add(mean(square(x), { axis: -1, keepDims: true }), this.config.rms_norm_eps));
-    return mul(mul(x, scale), this.#weight(weight));
+    return rmsNorm(x, this.#weight(weight), this.config.rms_norm_eps);
   }
 
-  // x: [b, h, t, hd]; rotate-half rotary embedding as in LLaMA.
   #rope(x: F32, t: number): F32 {
-    const hd = x.shape[3];
-    const half = hd / 2;
-    const cos = slice(this.#cos, [0, 0], [t, hd]);
-    const sin = slice(this.#sin, [0, 0], [t, hd]);
-    const [b, h] = x.shape;
-    const rotated = concat([neg(slice(x, [0, 0, 0, half], [b, h, t, half])), slice(x, [0, 0, 0, 0], [b, h, t, half])], 3);
-    return add(mul(x, cos as F32), mul(rotated, sin as F32));
+    return applyRope(x, this.#tables, t);
   }
 }
 
@@ -477,22 +457,6 @@ export async function loadMoeModelFolder(folder: string, options: MoeLoadOptions
   }
 }
 
-// cos/sin tables [maxPos, headDim] as in the training code: freqs duplicated over both halves.
-function ropeTables(c: MoeConfig): { cos: Float32Array; sin: Float32Array } {
-  const hd = c.hidden_size / c.num_attention_heads;
-  const t = c.max_position_embeddings;
-  const cos = new Float32Array(t * hd);
-  const sin = new Float32Array(t * hd);
-  for (let pos = 0; pos < t; pos++) {
-    for (let i = 0; i < hd / 2; i++) {
-      const inv = Math.fround(1 / Math.fround(c.rope_theta ** Math.fround((2 * i) / hd)));
-      const angle = Math.fround(pos * inv);
-      cos[pos * hd + i] = cos[pos * hd + i + hd / 2] = Math.cos(angle);
-      sin[pos * hd + i] = sin[pos * hd + i + hd / 2] = Math.sin(angle);
-    }
-  }
-  return { cos, sin };
-}
 
 /** Options of {@link createRandomMoeModel}. */
 export interface RandomMoeOptions {
