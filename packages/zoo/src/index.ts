@@ -20,3 +20,6 @@ export { MoeModel, createRandomMoeModel, loadMoeModelFolder, moeExpectedShapes }
 export type { ExpertTokens, MoeExpertOutput, MoeLayerOutput, MoeLoadOptions, MoeObserver, MoeRouting, RandomMoeOptions } from './lm/moe.js';
 export { moeBlockLinears, moeBlockPrefix, parseMoeConfig } from './lm/moe-config.js';
 export type { MoeConfig, MoeScoringFunc } from './lm/moe-config.js';
+export * from './fox/index.js';
+export * from './vit/index.js';
+export * from './var/index.js';
