@@ -23,3 +23,5 @@ export type { MoeConfig, MoeScoringFunc } from './lm/moe-config.js';
 export * from './fox/index.js';
 export * from './vit/index.js';
 export * from './var/index.js';
+export { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, loadFashionMnist } from './images/fashion-mnist.js';
+export type { FashionMnist, FashionMnistOptions } from './images/fashion-mnist.js';
