@@ -75,8 +75,10 @@ describe('capabilities', () => {
   it('every kernel is either native with a note or a fallback with a reason', () => {
     const b = createGpujsBackend({ mode: 'cpu' });
     const caps = backendCapabilities(b);
-    for (const k of caps.fallback) expect(GPUJS_FALLBACK_REASONS[k], k).toBeTruthy();
-    for (const k of caps.native) expect(GPUJS_KERNEL_NOTES[k], k).toBeTruthy();
+    // A note or reason is a sentence a user can act on, never an empty or placeholder string.
+    for (const k of caps.fallback) expect(GPUJS_FALLBACK_REASONS[k], k).toMatch(/^[A-Za-z`].{15,}/);
+    for (const k of caps.native) expect(GPUJS_KERNEL_NOTES[k], k).toMatch(/^[A-Za-z`].{15,}/);
+    expect(new Set([...caps.fallback, ...caps.native]).size).toBe(caps.fallback.length + caps.native.length);
     expect(caps.native).toEqual(expect.arrayContaining(['matmul', 'softmax', 'reduce', 'binary', 'cosineSimilarity']));
     b.destroy();
   });
