@@ -1,6 +1,5 @@
 import { type Backend, type Tensor, fromArray, tensor } from '@prune/core';
 import { createGpujsBackend } from '@prune/gpujs';
-import { createTfjsBackend } from '@prune/tfjs';
 import { describe, expect, it } from 'vitest';
 import { forgettingAttentionAcp } from './acp-attention.js';
 import { maxAbsDiff, randomProblem } from './brute-force.fixture.js';
@@ -23,8 +22,10 @@ const refDense = forgettingAttention(ref.q, ref.k, ref.v, ref.logF, { seqStart: 
 const refAcp = forgettingAttentionAcp(ref.q, ref.k, ref.v, ref.logF, opts);
 const refLambda = cumulativeLogForget(ref.logF, { seqStart: p.seqStart }).dataSync();
 
+// @prune/tfjs is not a dependency here: it would close a package cycle (tfjs → weights → zoo →
+// attention). The tfjs side is covered by tfjs-layer.test.ts (tfjs ops directly) and by
+// bench/attention-*.mjs, which checks the tiles kernel on tfjs-wasm against the reference.
 const backends: [string, () => Promise<Backend>][] = [
-  ['tfjs-cpu', () => createTfjsBackend({ backend: 'cpu' })],
   ['gpujs-cpu', async () => createGpujsBackend({ mode: 'cpu' })],
 ];
 
