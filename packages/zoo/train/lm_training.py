@@ -89,7 +89,8 @@ def export(out, model, cfg, info):
 
 
 def train(model, opt, train_split, test_split, rng, *, batch_size, seq, vocab, lr, minutes, eval_every=200, warmup=200):
-    """Trains until the wall-clock budget is spent; returns (steps, log of held-out perplexity)."""
+    """Trains until the wall-clock budget is spent; returns (steps, log of held-out perplexity,
+    start time) — callers report minutes from the start time after their final evaluation."""
     budget = minutes * 60
     start = time.time()
     step = 0
@@ -114,4 +115,4 @@ def train(model, opt, train_split, test_split, rng, *, batch_size, seq, vocab, l
             rec = {"step": step, "minutes": round((time.time() - start) / 60, 1), "loss": round(loss.item(), 4), "lr": cur, "test_ppl": {k: round(v, 2) for k, v in ppl.items()}}
             log.append(rec)
             print(json.dumps(rec), flush=True)
-    return step, log, round((time.time() - start) / 60, 1)
+    return step, log, start

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 import numpy as np
 import torch
@@ -66,7 +67,7 @@ cfg = {
 model = FoxLM(cfg)
 print(f"{sum(p.numel() for p in model.parameters())} parameters", flush=True)
 opt = lm_training.adamw(model, args.lr)
-steps, log, minutes = lm_training.train(model, opt, train, test, rng, batch_size=args.batch, seq=args.seq, vocab=cfg["vocab_size"], lr=args.lr, minutes=args.minutes, eval_every=args.eval_every)
+steps, log, start = lm_training.train(model, opt, train, test, rng, batch_size=args.batch, seq=args.seq, vocab=cfg["vocab_size"], lr=args.lr, minutes=args.minutes, eval_every=args.eval_every)
 
 
 @torch.no_grad()
@@ -88,7 +89,7 @@ def gate_stats(windows=8):
 
 
 final = lm_training.evaluate(model, test, args.seq, cfg["vocab_size"], windows=32)
-info = {"args": vars(args), "parameters": sum(p.numel() for p in model.parameters()), "steps": steps, "tokens_seen": steps * args.batch * args.seq, "minutes": minutes, "threads": args.threads, "torch": torch.__version__, "final_test_ppl_32_windows": final, "forget_gates": gate_stats(), "log": log}
+info = {"args": vars(args), "parameters": sum(p.numel() for p in model.parameters()), "steps": steps, "tokens_seen": steps * args.batch * args.seq, "minutes": round((time.time() - start) / 60, 1), "threads": args.threads, "torch": torch.__version__, "final_test_ppl_32_windows": final, "forget_gates": gate_stats(), "log": log}
 lm_training.export(args.out, model, cfg, info)
 print("final", json.dumps(final), flush=True)
 print("forget gates", json.dumps(info["forget_gates"]), flush=True)

@@ -6,20 +6,16 @@ training.json}; the log prints held-out perplexity per source as training goes.
 """
 import argparse
 import json
-import math
 import os
 import sys
 import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
-import bpe  # noqa: E402
-import corpus  # noqa: E402
+import lm_training  # noqa: E402
 from model import LM  # noqa: E402
-from safetensors_io import save_safetensors  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument("out")
@@ -38,17 +34,8 @@ args = p.parse_args()
 torch.set_num_threads(args.threads)
 torch.manual_seed(args.seed)
 rng = np.random.default_rng(args.seed)
-here = os.path.dirname(os.path.abspath(__file__))
-tok = bpe.Tokenizer.load(os.path.join(here, "..", "weights", "lm", "tokenizer.json"))
-
-t0 = time.time()
-train, test = {}, {}
-for s in corpus.SOURCES:
-    tr, te = corpus.split(corpus.load(s))
-    train[s] = np.array(tok.encode(tr), dtype=np.int64)
-    test[s] = np.array(tok.encode(te), dtype=np.int64)
-    print(f"{s}: {len(train[s])} train tokens, {len(test[s])} test tokens", flush=True)
-print(f"tokenised in {time.time() - t0:.0f}s", flush=True)
+tok = lm_training.load_tokenizer()
+train, test = lm_training.tokenise_sources(tok)
 
 cfg = {
     "architectures": ["LlamaForCausalLM"],
@@ -65,69 +52,9 @@ cfg = {
     "tie_word_embeddings": False,
 }
 model = LM(cfg)
-decay = [p for n, p in model.named_parameters() if p.dim() == 2]
-no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.95))
+opt = lm_training.adamw(model, args.lr)
+step, log, start = lm_training.train(model, opt, train, test, rng, batch_size=args.batch, seq=args.seq, vocab=cfg["vocab_size"], lr=args.lr, minutes=args.minutes)
 
-
-def batch(split, n, sources=corpus.SOURCES):
-    xs = []
-    for i in range(n):
-        data = split[sources[i % len(sources)]]
-        j = int(rng.integers(0, len(data) - args.seq - 1))
-        xs.append(data[j : j + args.seq + 1])
-    return torch.from_numpy(np.stack(xs))
-
-
-@torch.no_grad()
-def evaluate(windows=16):
-    model.eval()
-    out = {}
-    for s in corpus.SOURCES:
-        data = test[s]
-        n = min(windows, (len(data) - 1) // args.seq)
-        xs = torch.from_numpy(np.stack([data[k * args.seq : k * args.seq + args.seq + 1] for k in range(n)]))
-        logits = model(xs[:, :-1])
-        out[s] = math.exp(F.cross_entropy(logits.reshape(-1, cfg["vocab_size"]), xs[:, 1:].reshape(-1)).item())
-    model.train()
-    return out
-
-
-budget = args.minutes * 60
-warmup = 200
-start = time.time()
-step = 0
-est_steps = None
-log = []
-while True:
-    elapsed = time.time() - start
-    if elapsed > budget:
-        break
-    # Cosine schedule over the time budget (progress measured in wall time).
-    prog = elapsed / budget
-    lr = args.lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * prog)))
-    for g in opt.param_groups:
-        g["lr"] = lr
-    xb = batch(train, args.batch)
-    logits = model(xb[:, :-1])
-    loss = F.cross_entropy(logits.reshape(-1, cfg["vocab_size"]), xb[:, 1:].reshape(-1))
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    opt.step()
-    step += 1
-    if step % 200 == 0:
-        ppl = evaluate()
-        rec = {"step": step, "minutes": round((time.time() - start) / 60, 1), "loss": round(loss.item(), 4), "lr": lr, "test_ppl": {k: round(v, 2) for k, v in ppl.items()}}
-        log.append(rec)
-        print(json.dumps(rec), flush=True)
-
-os.makedirs(args.out, exist_ok=True)
-final = evaluate(windows=64)
-state = {k: v.detach().contiguous().float() for k, v in model.state_dict().items()}
-save_safetensors(os.path.join(args.out, "model.safetensors"), state, {"format": "pt"})
-with open(os.path.join(args.out, "config.json"), "w") as f:
-    json.dump(cfg, f, indent=2)
-with open(os.path.join(args.out, "training.json"), "w") as f:
-    json.dump({"args": vars(args), "steps": step, "tokens_seen": step * args.batch * args.seq, "minutes": round((time.time() - start) / 60, 1), "threads": args.threads, "torch": torch.__version__, "final_test_ppl_64_windows": final, "log": log}, f, indent=2)
+final = lm_training.evaluate(model, test, args.seq, cfg["vocab_size"], windows=64)
+lm_training.export(args.out, model, cfg, {"args": vars(args), "steps": step, "tokens_seen": step * args.batch * args.seq, "minutes": round((time.time() - start) / 60, 1), "threads": args.threads, "torch": torch.__version__, "final_test_ppl_64_windows": final, "log": log})
 print("final", json.dumps(final), flush=True)
