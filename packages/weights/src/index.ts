@@ -12,7 +12,7 @@ export type { LayerStatistic, PrepareContext, PrunedLayer, PruningMethod, Sparsi
 export { checkTarget, checkTargetFits, describeTarget, nm, unstructured } from './target.js';
 export { globalScoreThreshold } from './global-threshold.js';
 export type { GlobalScoreThresholdOptions, ScoreWalk } from './global-threshold.js';
-export { magnitude, magnitudeMask, magnitudeScore, pruneMagnitude, thresholdKeepMask } from './magnitude.js';
+export { magnitude, magnitudeMask, magnitudeScore, pruneMagnitude, pruneMagnitudeInPlace, thresholdKeepMask } from './magnitude.js';
 export type { MagnitudeMaskOptions, MagnitudeOptions, MagnitudeScope } from './magnitude.js';
 export { pruneWanda, wanda, wandaMask, wandaScore } from './wanda.js';
 export type { WandaMaskOptions, WandaOptions } from './wanda.js';

@@ -12,7 +12,9 @@ import {
   tidy,
 } from '@prune/core';
 import { globalScoreThreshold } from './global-threshold.js';
+import { adoptValues, hostValues } from './host.js';
 import type { PrepareContext, PrunedLayer, PruningMethod, SparsityTarget } from './method.js';
+import { pruneGroupsLowest, pruneMatrixThreshold, pruneRowsLowest } from './row-prune.js';
 import { checkTarget, checkTargetFits } from './target.js';
 
 /**
@@ -105,7 +107,31 @@ export function thresholdKeepMask(scores: Tensor, thr: number | undefined): Tens
 }
 
 /**
- * Magnitude pruning of one matrix — score, select and apply in one call.
+ * Validates a magnitude call on a `[rows, cols]` matrix; returns the target and scope.
+ */
+function checkMagnitudeCall(op: string, target: SparsityTarget, options: MagnitudeMaskOptions, cols: number): { t: SparsityTarget; scope: 'matrix' | 'row'; name: string } {
+  const t = checkTarget(op, target);
+  const scope = options?.scope ?? 'matrix';
+  if (scope !== 'matrix' && scope !== 'row') {
+    throw new PruneError('INVALID_ARGUMENT', `${op}: scope must be 'matrix' or 'row' (global needs every matrix: use the magnitude method with scope 'global'), got ${String(scope)}`);
+  }
+  const name = options?.name ?? 'the layer';
+  if (t.kind === 'nm') checkTargetFits(op, t, name, cols);
+  return { t, scope, name };
+}
+
+/** Runs the fused magnitude kernel for a validated call; returns the pruned count. */
+function runMagnitude(op: string, w: Float32Array, rows: number, cols: number, t: SparsityTarget, scope: 'matrix' | 'row', name: string, out: Float32Array, mask: Uint8Array | undefined): number {
+  const args = { w, rows, cols, out, mask, op, name };
+  if (t.kind === 'nm') return pruneGroupsLowest(args, t.prune, t.group);
+  if (scope === 'row') return pruneRowsLowest(args, Math.floor(cols * t.sparsity));
+  return pruneMatrixThreshold(args, t.sparsity);
+}
+
+/**
+ * Magnitude pruning of one matrix — score, select and apply in one call. Runs as one fused
+ * pass per row on the host (no |W| or mask tensor in between); the mask is exactly
+ * {@link magnitudeMask}'s.
  *
  * @param weight - float32 weight `[d_out, d_in]` (left unchanged)
  * @param target - the sparsity pattern
@@ -118,11 +144,45 @@ export function thresholdKeepMask(scores: Tensor, thr: number | undefined): Tens
  * ```
  */
 export function pruneMagnitude(weight: Tensor, target: SparsityTarget, options: MagnitudeMaskOptions = {}): PrunedLayer {
-  checkWeight('pruneMagnitude', weight, options.name ?? 'the layer');
-  return tidy(() => {
-    const mask = magnitudeMask(magnitudeScore(weight), target, options);
-    return { weight: applyMask(weight, mask), mask };
-  });
+  checkWeight('pruneMagnitude', weight, options?.name ?? 'the layer');
+  const [rows, cols] = weight.shape;
+  const { t, scope, name } = checkMagnitudeCall('pruneMagnitude', target, options, cols);
+  const w = hostValues(weight as Tensor<'float32'>);
+  const out = new Float32Array(w.length);
+  const mask = new Uint8Array(w.length);
+  runMagnitude('pruneMagnitude', w, rows, cols, t, scope, name, out, mask);
+  return { weight: adoptValues(out, weight.shape, 'float32', weight.backend), mask: adoptValues(mask, weight.shape, 'bool', weight.backend) };
+}
+
+/**
+ * Magnitude pruning in place on a host array — the streaming form for checkpoints larger
+ * than memory allows twice: the weights are overwritten with their pruned values and
+ * nothing of their size is allocated (per row: one row of scores; per matrix: two
+ * histograms, the threshold found by an exact radix select over the float bits). The
+ * pruned set is exactly {@link pruneMagnitude}'s.
+ *
+ * @param values - row-major float32 weights `[rows, cols]`, overwritten
+ * @param shape - `[rows, cols]`
+ * @param target - the sparsity pattern
+ * @param options - scope (`'matrix'` or `'row'`) and name
+ * @returns the number of weights pruned
+ *
+ * @example
+ * ```ts
+ * const w = await checkpoint.readWeight(name);            // reference backend: no copy
+ * pruneMagnitudeInPlace(w.ref<Float32Array>().handle, w.shape, { kind: 'nm', prune: 2, group: 4 });
+ * await checkpoint.writeWeight(name, w);
+ * ```
+ */
+export function pruneMagnitudeInPlace(values: Float32Array, shape: readonly number[], target: SparsityTarget, options: MagnitudeMaskOptions = {}): number {
+  const op = 'pruneMagnitudeInPlace';
+  if (!(values instanceof Float32Array)) throw new PruneError('DTYPE_MISMATCH', `${op}: values must be a Float32Array of weights`);
+  if (!Array.isArray(shape) || shape.length !== 2 || !shape.every((d) => Number.isInteger(d) && d >= 0) || shape[0] * shape[1] !== values.length) {
+    throw new PruneError('SHAPE_MISMATCH', `${op}: shape must be [rows, cols] with rows·cols = ${values.length} values, got [${String(shape)}]`);
+  }
+  const [rows, cols] = shape;
+  const { t, scope, name } = checkMagnitudeCall(op, target, options, cols);
+  return runMagnitude(op, values, rows, cols, t, scope, name, values, undefined);
 }
 
 /** Options of {@link magnitude}. */

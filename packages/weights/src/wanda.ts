@@ -13,7 +13,9 @@ import {
   sqrt,
   tidy,
 } from '@prune/core';
+import { adoptValues, hostValues } from './host.js';
 import type { PrunedLayer, PruningMethod, SparsityTarget } from './method.js';
+import { pruneGroupsLowest, pruneRowsLowest } from './row-prune.js';
 import { checkTarget, checkTargetFits } from './target.js';
 import { wandaVariantMask } from './wanda-variant.js';
 
@@ -33,7 +35,12 @@ import { wandaVariantMask } from './wanda-variant.js';
  * ```
  */
 export function wandaScore(weight: Tensor, columnSqNorm: Tensor): Tensor<'float32'> {
-  const op = 'wandaScore';
+  checkWandaInputs('wandaScore', weight, columnSqNorm);
+  const dIn = weight.shape[1];
+  return tidy(() => mul(abs(weight), sqrt(reshape(columnSqNorm, [1, dIn])))) as Tensor<'float32'>;
+}
+
+function checkWandaInputs(op: string, weight: Tensor, columnSqNorm: Tensor): void {
   if (!(weight instanceof Tensor) || weight.dtype !== 'float32' || weight.rank !== 2) {
     throw new PruneError('INVALID_ARGUMENT', `${op}: weight must be a float32 [d_out, d_in] tensor`);
   }
@@ -47,7 +54,6 @@ export function wandaScore(weight: Tensor, columnSqNorm: Tensor): Tensor<'float3
       `${op}: columnSqNorm has shape [${columnSqNorm.shape.join(', ')}] but the weight [${weight.shape.join(', ')}] needs one value per input column: [${dIn}]`,
     );
   }
-  return tidy(() => mul(abs(weight), sqrt(reshape(columnSqNorm, [1, dIn])))) as Tensor<'float32'>;
 }
 
 /** Options of {@link wandaMask}. */
@@ -90,7 +96,11 @@ export function wandaMask(scores: Tensor, target: SparsityTarget, options: Wanda
 }
 
 /**
- * Wanda on one matrix — score, select and apply in one call.
+ * Wanda on one matrix — score, select and apply in one call. Without `variant` it runs as
+ * one fused pass per row on the host: the row's scores |W_ij|·√s_j go into one row buffer,
+ * the floor(d_in·s) lowest (or the N lowest of each group of M) are found by selection and
+ * zeroed in the output — no score matrix or mask tensor in between, and exactly the mask of
+ * `wandaMask(wandaScore(w, s), target)`.
  *
  * @param weight - float32 weight `[d_out, d_in]` (left unchanged)
  * @param columnSqNorm - the layer's input column squared norms s `[d_in]`
@@ -104,10 +114,32 @@ export function wandaMask(scores: Tensor, target: SparsityTarget, options: Wanda
  * ```
  */
 export function pruneWanda(weight: Tensor, columnSqNorm: Tensor, target: SparsityTarget, options: WandaMaskOptions = {}): PrunedLayer {
-  return tidy(() => {
-    const mask = wandaMask(wandaScore(weight, columnSqNorm), target, options);
-    return { weight: applyMask(weight, mask), mask };
-  });
+  if (options?.variant === true) {
+    return tidy(() => {
+      const mask = wandaMask(wandaScore(weight, columnSqNorm), target, options);
+      return { weight: applyMask(weight, mask), mask };
+    });
+  }
+  // Fused on the host: per row, score |W_ij|·√s_j into one row buffer, select, apply.
+  const op = 'pruneWanda';
+  checkWandaInputs(op, weight, columnSqNorm);
+  const t = checkTarget(op, target);
+  const name = options?.name ?? 'scores';
+  const [rows, cols] = weight.shape;
+  if (t.kind === 'nm') checkTargetFits(op, t, name, cols);
+  const s = hostValues(columnSqNorm as Tensor<'float32'>);
+  // √s_j rounded to float32, as sqrt() stores it; the row kernel rounds |W_ij|·√s_j likewise.
+  // abs turns √(-0) = -0 into +0 so every score's bits are a non-negative order key, and
+  // keeps NaN (from s_j < 0) NaN, which the kernel rejects as the tensor path does.
+  const scale = new Float32Array(cols);
+  for (let j = 0; j < cols; j++) scale[j] = Math.abs(Math.sqrt(s[j]));
+  const w = hostValues(weight as Tensor<'float32'>);
+  const out = new Float32Array(w.length);
+  const mask = new Uint8Array(w.length);
+  const args = { w, rows, cols, scale, out, mask, op, name };
+  if (t.kind === 'nm') pruneGroupsLowest(args, t.prune, t.group);
+  else pruneRowsLowest(args, Math.floor(cols * t.sparsity));
+  return { weight: adoptValues(out, weight.shape, 'float32', weight.backend), mask: adoptValues(mask, weight.shape, 'bool', weight.backend) };
 }
 
 /** Options of {@link wanda}. */

@@ -1,0 +1,209 @@
+import { PruneError, lowestKeysPivot } from '@prune/core';
+
+// Fused host kernels of the row-wise pruners (magnitude per row, Wanda, their N:M forms and
+// magnitude's per-matrix threshold): score → select → apply in one pass over each row of a
+// row-major float32 matrix, writing the pruned weights (and optionally the keep mask)
+// straight into the output. No score matrix and no mask tensor exist in between; the only
+// scratch is one row of scores. `out` may be `w` itself (pruning in place).
+//
+// A score is |w_ij| (magnitude) or |w_ij|·c_j rounded to float32 (Wanda, c = √s), exactly
+// the value the tensor ops produce. Scores are non-negative, so their raw float32 bits are
+// order keys (see lowestKeysPivot); NaN scores have bits above +Infinity's and are rejected.
+
+const INF_BITS = 0x7f800000;
+let scoreRow = new Float32Array(256);
+let keyRow = new Int32Array(scoreRow.buffer);
+
+function scratchRow(n: number): void {
+  if (scoreRow.length < n) {
+    scoreRow = new Float32Array(Math.max(n, 2 * scoreRow.length));
+    keyRow = new Int32Array(scoreRow.buffer);
+  }
+}
+
+function nanScore(op: string, name: string, rows: number, cols: number, r: number, j: number): PruneError {
+  return new PruneError(
+    'NON_FINITE',
+    `${op}: the scores of ${name} [${rows}, ${cols}] contain NaN (row ${r}, column ${j}); NaN scores cannot be ranked — fix the weight or the statistic that produced them`,
+  );
+}
+
+/** Writes row r's scores into {@link scoreRow}; returns the column of a NaN score, or -1. */
+function scoreRowOf(w: Float32Array, base: number, cols: number, scale: Float32Array | undefined): number {
+  const s = scoreRow;
+  if (scale === undefined) for (let j = 0; j < cols; j++) s[j] = Math.abs(w[base + j]);
+  else for (let j = 0; j < cols; j++) s[j] = Math.abs(w[base + j]) * scale[j];
+  const keys = keyRow;
+  let bad = 0;
+  // NaN may carry either sign bit (x86's default NaN is negative).
+  for (let j = 0; j < cols; j++) bad |= (keys[j] & 0x7fffffff) > INF_BITS ? 1 : 0;
+  if (bad === 0) return -1;
+  for (let j = 0; j < cols; j++) if ((keys[j] & 0x7fffffff) > INF_BITS) return j;
+  return -1;
+}
+
+/** Shape and buffers of one fused pruning call. */
+export interface RowPruneArgs {
+  /** Row-major float32 weights `[rows, cols]`. */
+  readonly w: Float32Array;
+  readonly rows: number;
+  readonly cols: number;
+  /** Per-column score factor c ≥ 0 without -0 (Wanda: √s, float32); undefined for |W|. */
+  readonly scale?: Float32Array;
+  /** Receives the pruned weights; may be `w`. */
+  readonly out: Float32Array;
+  /** Receives the keep mask (1 = keep), when given. */
+  readonly mask?: Uint8Array;
+  /** Function name for messages. */
+  readonly op: string;
+  /** Layer name for messages. */
+  readonly name: string;
+}
+
+/**
+ * Per row, prunes the `k` lowest scores (ties: lower index first, as a stable sort) — the
+ * comparison group of Wanda and of per-row magnitude.
+ *
+ * @param args - weights, output buffers and names
+ * @param k - weights pruned per row, 0 ≤ k ≤ cols
+ * @returns the number of weights pruned
+ */
+export function pruneRowsLowest(args: RowPruneArgs, k: number): number {
+  const { w, rows, cols, scale, out, mask, op, name } = args;
+  scratchRow(cols);
+  for (let r = 0; r < rows; r++) {
+    const base = r * cols;
+    const bad = scoreRowOf(w, base, cols, scale);
+    if (bad >= 0) throw nanScore(op, name, rows, cols, r, bad);
+    const keys = keyRow;
+    if (k <= 0 || k >= cols) {
+      const keepAll = k <= 0;
+      if (out !== w || !keepAll) for (let j = 0; j < cols; j++) out[base + j] = keepAll ? w[base + j] : 0;
+      if (mask !== undefined) mask.fill(keepAll ? 1 : 0, base, base + cols);
+      continue;
+    }
+    const { pivot, equalTaken } = lowestKeysPivot(keys, cols, k);
+    let ties = equalTaken;
+    for (let j = 0; j < cols; j++) {
+      const key = keys[j];
+      const pruned = key < pivot || (key === pivot && ties-- > 0);
+      out[base + j] = pruned ? 0 : w[base + j];
+      if (mask !== undefined) mask[base + j] = pruned ? 0 : 1;
+    }
+  }
+  return rows * Math.min(Math.max(k, 0), cols);
+}
+
+/**
+ * N:M: in every group of `group` consecutive columns of a row, prunes the `prune` lowest
+ * scores (ties: lower index first).
+ *
+ * @param args - weights, output buffers and names
+ * @param prune - N, weights pruned per group, 0 ≤ N < M
+ * @param group - M, which divides cols
+ * @returns the number of weights pruned
+ */
+export function pruneGroupsLowest(args: RowPruneArgs, prune: number, group: number): number {
+  const { w, rows, cols, scale, out, mask, op, name } = args;
+  scratchRow(cols);
+  const s = scoreRow;
+  const keys = keyRow;
+  for (let r = 0; r < rows; r++) {
+    const base = r * cols;
+    const bad = scoreRowOf(w, base, cols, scale);
+    if (bad >= 0) throw nanScore(op, name, rows, cols, r, bad);
+    for (let g = 0; g < cols; g += group) {
+      if (group > 16 && prune > 0) {
+        const { pivot, equalTaken } = lowestKeysPivot(keys, group, prune, g);
+        let ties = equalTaken;
+        for (let j = g; j < g + group; j++) {
+          const key = keys[j];
+          if (key < pivot || (key === pivot && ties-- > 0)) s[j] = -1;
+        }
+      } else {
+        // Small groups: N passes of "lowest not yet pruned", strict < keeps the lower index.
+        for (let t = 0; t < prune; t++) {
+          let best = -1;
+          let bestKey = 0;
+          for (let j = g; j < g + group; j++) {
+            const key = keys[j];
+            if (key < 0) continue;
+            if (best < 0 || key < bestKey) {
+              best = j;
+              bestKey = key;
+            }
+          }
+          s[best] = -1; // negative bits: marks a pruned entry
+        }
+      }
+    }
+    for (let j = 0; j < cols; j++) {
+      const pruned = keys[j] < 0;
+      out[base + j] = pruned ? 0 : w[base + j];
+      if (mask !== undefined) mask[base + j] = pruned ? 0 : 1;
+    }
+  }
+  return (rows * cols * prune) / group;
+}
+
+const LOW_BITS = 15;
+const LOW_MASK = (1 << LOW_BITS) - 1;
+
+/**
+ * Magnitude's per-matrix threshold, exactly: the bits of thr = sorted(|W| flattened)[k]
+ * (k from 0), by a two-pass radix select over the float bits of |W| in place — a
+ * histogram of the top 16 bits finds the bucket of the k-th value, a histogram of the low
+ * 15 bits inside that bucket finds the value. No copy of the matrix is made.
+ *
+ * @param w - the weights (read only)
+ * @param k - position in the ascending order, 0 ≤ k < w.length
+ * @returns the raw bits of |thr| (a non-negative float32)
+ */
+export function absKthBits(w: Float32Array, k: number): number {
+  const bits = new Int32Array(w.buffer, w.byteOffset, w.length);
+  const n = bits.length;
+  const high = new Float64Array(1 << 16);
+  for (let i = 0; i < n; i++) high[(bits[i] & 0x7fffffff) >>> LOW_BITS]++;
+  let bucket = 0;
+  let below = 0;
+  while (below + high[bucket] <= k) below += high[bucket++];
+  const low = new Float64Array(1 << LOW_BITS);
+  for (let i = 0; i < n; i++) {
+    const b = bits[i] & 0x7fffffff;
+    if (b >>> LOW_BITS === bucket) low[b & LOW_MASK]++;
+  }
+  let digit = 0;
+  while (below + low[digit] <= k) below += low[digit++];
+  return (bucket << LOW_BITS) | digit;
+}
+
+/**
+ * Per-matrix magnitude: prunes every |w| ≤ thr with thr = sorted(|W|)[floor(numel·s)]
+ * (the reference's `prune_magnitude`, ties at thr all pruned; s = 0 keeps everything).
+ *
+ * @param args - weights, output buffers and names (scale is ignored)
+ * @param sparsity - s ∈ [0, 1)
+ * @returns the number of weights pruned
+ */
+export function pruneMatrixThreshold(args: RowPruneArgs, sparsity: number): number {
+  const { w, rows, cols, out, mask, op, name } = args;
+  const n = rows * cols;
+  const bits = new Int32Array(w.buffer, w.byteOffset, w.length);
+  for (let i = 0; i < n; i++) {
+    if ((bits[i] & 0x7fffffff) > INF_BITS) throw nanScore(op, name, rows, cols, Math.floor(i / cols), i % cols);
+  }
+  if (sparsity === 0 || n === 0) {
+    if (out !== w) out.set(w.subarray(0, n));
+    mask?.fill(1, 0, n);
+    return 0;
+  }
+  const thr = absKthBits(w, Math.floor(n * sparsity));
+  let pruned = 0;
+  for (let i = 0; i < n; i++) {
+    const cut = (bits[i] & 0x7fffffff) <= thr;
+    if (cut) pruned++;
+    out[i] = cut ? 0 : w[i];
+    if (mask !== undefined) mask[i] = cut ? 0 : 1;
+  }
+  return pruned;
+}
