@@ -17,3 +17,5 @@ export { checkExpertSelection, maskExperts, removeExperts, saveMoeCheckpoint } f
 export type { MoeCheckpoint } from './expert-removal.js';
 export { expertDistillationLoss } from './distill.js';
 export type { ExpertDistillationLoss, ExpertDistillationOptions } from './distill.js';
+export { distillExperts, expertDistillationGradients, swiGluGradients } from './distill-training.js';
+export type { ExpertDistillationGradientOptions, ExpertDistillationGradients, ExpertDistillationReport, ExpertDistillationTrainingOptions, SwiGluGradients } from './distill-training.js';
