@@ -19,4 +19,4 @@ export type { TilesAttentionProblem } from './tiles-kernel.js';
 export { ForgettingKVCache, decodeForgettingAttention } from './cache.js';
 export type { DecodeOptions, DecodeResult } from './cache.js';
 export { forgettingAttentionLayer, forgettingAttentionLayerStep, headRmsNorm, tokenShift } from './layer.js';
-export type { ForgettingLayerCache, ForgettingLayerOptions, ForgettingLayerResult, ForgettingLayerWeights, TokenShiftOptions } from './layer.js';
+export type { ForgettingAttentionInputs, ForgettingLayerCache, ForgettingLayerOptions, ForgettingLayerResult, ForgettingLayerWeights, TokenShiftOptions } from './layer.js';

@@ -60,6 +60,25 @@ export interface ForgettingLayerOptions extends SeqStartOptions {
    * @defaultValue false
    */
   cache?: boolean;
+  /**
+   * Sees the attention inputs of the call — q, k, v after token shift and QK-norm and the
+   * log forget gates — e.g. to measure ACP on a trained model. The tensors are valid only
+   * during the callback.
+   * @defaultValue none
+   */
+  observe?: (inputs: ForgettingAttentionInputs) => void;
+}
+
+/** What {@link ForgettingLayerOptions.observe} sees. */
+export interface ForgettingAttentionInputs {
+  /** Queries `[batch, heads, seq, d]`. */
+  readonly q: Tensor<'float32'>;
+  /** Keys `[batch, heads, seq, d]`. */
+  readonly k: Tensor<'float32'>;
+  /** Values `[batch, heads, seq, d]`. */
+  readonly v: Tensor<'float32'>;
+  /** Log forget gates `[batch, heads, seq]`. */
+  readonly logF: Tensor<'float32'>;
 }
 
 /** Decoding state of one layer: the KV cache plus the token-shift states. */
@@ -228,6 +247,7 @@ export function forgettingAttentionLayer(x: Tensor, weights: ForgettingLayerWeig
   let cache: ForgettingLayerCache | undefined;
   const output = tidy(() => {
     const p = project(x as Tensor<'float32'>, weights, options.heads, eps, starts, 0, { k: null, v: null });
+    options.observe?.({ q: p.q, k: p.k, v: p.v, logF: p.logF });
     let o: Tensor<'float32'>;
     if (options.acp) {
       const r = forgettingAttentionAcp(p.q, p.k, p.v, p.logF, { ...acpWithBound(options.acp, weights), seqStart: starts, kernel: options.kernel });
@@ -269,6 +289,7 @@ export function forgettingAttentionLayerStep(x: Tensor, weights: ForgettingLayer
   const saving = new Float64Array(options.heads);
   const output = tidy(() => {
     const p = project(x as Tensor<'float32'>, weights, options.heads, eps, cache.kv.seqStart, cache.kv.length, { k: cache.keyShift, v: cache.valueShift });
+    options.observe?.({ q: p.q, k: p.k, v: p.v, logF: p.logF });
     const r = decodeForgettingAttention(cache.kv, p.q, p.k, p.v, p.logF, { acp: options.acp ? acpWithBound(options.acp, weights) : false });
     for (let g = 0; g < r.flopSaving.length; g++) saving[g % options.heads] += r.flopSaving[g] / b;
     if (weights.kShiftProj) cache.keyShift = lastRow(p.kRaw);
