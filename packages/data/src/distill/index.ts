@@ -1,1 +1,3 @@
-export {};
+// Knowledge distillation on the pruned set.
+export { defaultKdAlpha, kdLossValue, resolveKdOptions } from './kd.js';
+export type { KdOptions } from './kd.js';

@@ -1,0 +1,155 @@
+import { Random } from '@prune/core';
+import { describe, expect, it } from 'vitest';
+import { embeddingMatrix } from './embeddings.js';
+import { assignToNearest, kmeans, kmeansPlusPlus, miniBatchKmeans } from './kmeans.js';
+
+function randomPoints(n: number, dim: number, seed: number, clusters = 0): Float32Array {
+  const rng = new Random(seed);
+  const centers = Array.from({ length: Math.max(1, clusters) * dim }, () => rng.normal() * 5);
+  const out = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) {
+    const c = clusters ? rng.int(clusters) : 0;
+    for (let t = 0; t < dim; t++) out[i * dim + t] = (clusters ? centers[c * dim + t] : 0) + rng.normal();
+  }
+  return out;
+}
+
+/** Minimum inertia over every partition of n points into k non-empty groups (brute force). */
+function bruteForceOptimum(data: Float32Array, n: number, dim: number, k: number): number {
+  let best = Infinity;
+  const labels = new Int32Array(n);
+  const total = k ** n;
+  for (let code = 0; code < total; code++) {
+    let c = code;
+    for (let i = 0; i < n; i++) {
+      labels[i] = c % k;
+      c = Math.floor(c / k);
+    }
+    const sums = new Float64Array(k * dim);
+    const counts = new Float64Array(k);
+    for (let i = 0; i < n; i++) {
+      counts[labels[i]]++;
+      for (let t = 0; t < dim; t++) sums[labels[i] * dim + t] += data[i * dim + t];
+    }
+    if (counts.some((v) => v === 0)) continue;
+    let inertia = 0;
+    for (let i = 0; i < n; i++) {
+      for (let t = 0; t < dim; t++) {
+        const d = data[i * dim + t] - sums[labels[i] * dim + t] / counts[labels[i]];
+        inertia += d * d;
+      }
+    }
+    best = Math.min(best, inertia);
+  }
+  return best;
+}
+
+/** Plain Lloyd iterations: a second implementation to compare the bounded one against. */
+function plainLloyd(data: Float32Array, n: number, dim: number, start: Float64Array, iterations: number): Int32Array {
+  const k = start.length / dim;
+  const c = Float64Array.from(start);
+  const labels = new Int32Array(n);
+  for (let it = 0; it <= iterations; it++) {
+    for (let i = 0; i < n; i++) {
+      let best = Infinity;
+      for (let j = 0; j < k; j++) {
+        let d = 0;
+        for (let t = 0; t < dim; t++) d += (data[i * dim + t] - c[j * dim + t]) ** 2;
+        if (d < best) {
+          best = d;
+          labels[i] = j;
+        }
+      }
+    }
+    if (it === iterations) break;
+    const sums = new Float64Array(k * dim);
+    const counts = new Float64Array(k);
+    for (let i = 0; i < n; i++) {
+      counts[labels[i]]++;
+      for (let t = 0; t < dim; t++) sums[labels[i] * dim + t] += data[i * dim + t];
+    }
+    for (let j = 0; j < k; j++) if (counts[j] > 0) for (let t = 0; t < dim; t++) c[j * dim + t] = sums[j * dim + t] / counts[j];
+  }
+  return labels;
+}
+
+describe('kmeans', () => {
+  it('reaches the brute-force optimum on small cases (best of a few seeds)', () => {
+    for (let trial = 0; trial < 6; trial++) {
+      const n = 7;
+      const dim = 2;
+      const k = trial % 2 === 0 ? 2 : 3;
+      const data = randomPoints(n, dim, 100 + trial);
+      const e = embeddingMatrix(data, dim);
+      const best = Math.min(...[0, 1, 2, 3, 4, 5, 6, 7].map((seed) => kmeans(e, { k, seed }).inertia));
+      expect(best).toBeCloseTo(bruteForceOptimum(data, n, dim, k), 4);
+    }
+  });
+
+  it('ends at a Lloyd fixed point: every row at its nearest centroid, every centroid the mean of its rows', () => {
+    const dim = 5;
+    const data = randomPoints(400, dim, 3, 6);
+    const e = embeddingMatrix(data, dim);
+    const r = kmeans(e, { k: 6, seed: 2, maxIterations: 100 });
+    expect(r.converged).toBe(true);
+    const nearest = assignToNearest(e, r.centroids).assignments;
+    expect(Array.from(nearest)).toEqual(Array.from(r.assignments));
+    for (let j = 0; j < r.k; j++) {
+      const rows = Array.from(r.assignments.keys()).filter((i) => r.assignments[i] === j);
+      expect(rows.length).toBe(r.counts[j]);
+      for (let t = 0; t < dim; t++) {
+        const mean = rows.reduce((s, i) => s + data[i * dim + t], 0) / rows.length;
+        expect(r.centroids[j * dim + t]).toBeCloseTo(mean, 4);
+      }
+    }
+    let inertia = 0;
+    for (let i = 0; i < 400; i++) for (let t = 0; t < dim; t++) inertia += (data[i * dim + t] - r.centroids[r.assignments[i] * dim + t]) ** 2;
+    expect(r.inertia).toBeCloseTo(inertia, 2);
+  });
+
+  it('gives the same assignments as plain Lloyd iterations from the same start (Hamerly bounds are exact)', () => {
+    const dim = 8;
+    const n = 600;
+    const data = randomPoints(n, dim, 11, 10);
+    const e = embeddingMatrix(data, dim);
+    const start = kmeansPlusPlus(e, 10, new Random(4));
+    for (const iterations of [1, 3, 12]) {
+      const r = kmeans(e, { k: 10, initialCentroids: start, maxIterations: iterations });
+      const plain = plainLloyd(data, n, dim, start, r.iterations);
+      expect(Array.from(r.assignments)).toEqual(Array.from(plain));
+    }
+  });
+
+  it('is deterministic under a seed', () => {
+    const e = embeddingMatrix(randomPoints(300, 4, 5, 5), 4);
+    const a = kmeans(e, { k: 5, seed: 9 });
+    const b = kmeans(e, { k: 5, seed: 9 });
+    expect(Array.from(a.centroids)).toEqual(Array.from(b.centroids));
+    expect(Array.from(a.assignments)).toEqual(Array.from(b.assignments));
+  });
+
+  it('handles duplicate rows (k-means++ with zero mass left) and k = n', () => {
+    const e = embeddingMatrix(Float32Array.from([1, 1, 1, 1, 1, 1, 5, 5]), 2);
+    const r = kmeans(e, { k: 2, seed: 0 });
+    expect(r.inertia).toBeCloseTo(0, 10);
+    const all = kmeans(embeddingMatrix(Float32Array.from([0, 1, 2, 3]), 1), { k: 4, seed: 0 });
+    expect(all.inertia).toBeCloseTo(0, 10);
+  });
+
+  it('rejects k above the row count and NaN embeddings', () => {
+    const e = embeddingMatrix(new Float32Array(6), 2);
+    expect(() => kmeans(e, { k: 4 })).toThrow(/at least 4 rows/);
+    expect(() => kmeans({ data: Float32Array.from([0, Number.NaN]), count: 1, dim: 2 }, { k: 1 })).toThrow(/NaN/);
+  });
+});
+
+describe('miniBatchKmeans', () => {
+  it('finds well-separated clusters and stays close to Lloyd inertia', () => {
+    const dim = 6;
+    const e = embeddingMatrix(randomPoints(2000, dim, 21, 4), dim);
+    const lloyd = kmeans(e, { k: 4, seed: 1 });
+    const mb = miniBatchKmeans(e, { k: 4, seed: 1, batchSize: 128, steps: 60 });
+    expect(mb.inertia).toBeLessThan(lloyd.inertia * 1.05);
+    expect(mb.counts.reduce((a, b) => a + b, 0)).toBe(2000);
+  });
+});

@@ -1,0 +1,42 @@
+import { PruneError } from '@prune/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { type KdOptions, resolveKdOptions } from '../distill/kd.js';
+
+/**
+ * The knowledge-distillation loss as tfjs ops, differentiable with respect to the student's
+ * logits (use it inside `optimizer.minimize` or `tf.variableGrads`):
+ * L = (1 − α)·CE(y, softmax(z_s)) + α·τ²·KL(softmax(z_t/τ) ‖ softmax(z_s/τ)), averaged over
+ * the batch. The teacher's logits are constants. α defaults to
+ * {@link defaultKdAlpha}(keptFraction) when `keptFraction` is given.
+ *
+ * @param studentLogits - `[batch, classes]` student logits z_s
+ * @param teacherLogits - `[batch, classes]` teacher logits z_t
+ * @param labels - `[batch]` int32 class labels
+ * @param options - τ, α or the kept fraction
+ * @returns the mean loss, a scalar
+ *
+ * @example
+ * ```ts
+ * optimizer.minimize(() => kdLoss(model(xb), teacherLogits, yb, { keptFraction: 0.3 }));
+ * ```
+ */
+export function kdLoss(studentLogits: tf.Tensor, teacherLogits: tf.Tensor, labels: tf.Tensor, options: KdOptions = {}): tf.Scalar {
+  const { alpha, temperature: tau } = resolveKdOptions(options);
+  if (studentLogits.rank !== 2 || teacherLogits.rank !== 2 || studentLogits.shape.some((s, i) => s !== teacherLogits.shape[i])) {
+    throw new PruneError('SHAPE_MISMATCH', `kdLoss needs [batch, classes] logits of equal shape; got student [${studentLogits.shape}] and teacher [${teacherLogits.shape}]`);
+  }
+  if (labels === undefined || labels === null) throw new PruneError('INVALID_ARGUMENT', 'kdLoss needs the class label of every example in the batch');
+  if (labels.rank !== 1 || labels.shape[0] !== studentLogits.shape[0]) {
+    throw new PruneError('SHAPE_MISMATCH', `kdLoss needs [batch] labels; got [${labels.shape}] for ${studentLogits.shape[0]} examples`);
+  }
+  const classes = studentLogits.shape[1] as number;
+  return tf.tidy(() => {
+    const onehot = tf.oneHot(tf.cast(labels, 'int32') as tf.Tensor1D, classes);
+    const ce = tf.neg(tf.mean(tf.sum(tf.mul(onehot, tf.logSoftmax(studentLogits)), 1)));
+    if (alpha === 0) return ce as tf.Scalar;
+    const logTeacher = tf.logSoftmax(tf.div(teacherLogits, tau));
+    const logStudent = tf.logSoftmax(tf.div(studentLogits, tau));
+    const kl = tf.mean(tf.sum(tf.mul(tf.exp(logTeacher), tf.sub(logTeacher, logStudent)), 1));
+    return tf.add(tf.mul(1 - alpha, ce), tf.mul(alpha * tau * tau, kl)) as tf.Scalar;
+  });
+}
