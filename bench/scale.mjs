@@ -11,21 +11,22 @@
 // streaming writer in a child process.
 //
 // Each pruning method runs in a fresh child process (so its peak is its own), data-free:
-// for each layer read → score → mask → apply → write, disposing every temporary as soon as
-// it is used:
-//   magnitude-row        per-row 50% magnitude mask (rowMask(|W|)), Wanda's comparison group,
-//                        computed on row bands of W
-//   magnitude-row-whole  the same mask computed on the whole matrix at once (for comparison)
-//   magnitude-matrix     per-matrix 50% threshold (thresholdMask(|W|)), the reference magnitude
-//   nm-2:4               2:4 magnitude (nmMask(|W|, keep 2 of 4)), on row bands
-// When @prune/weights is built, its magnitude score and select steps (magnitudeScore,
-// magnitudeMask) make the masks; otherwise core's rowMask / thresholdMask / nmMask on |W|.
+// for each layer read → prune → write, one tensor at a time, each written as soon as it is
+// done. The streaming methods prune the weights in place with @prune/weights'
+// pruneMagnitudeInPlace — score, select and apply fused per row, the per-matrix threshold
+// found by an exact radix select over the float bits of |W| (two histogram passes, no copy of
+// the matrix) — so the only full-size buffer is the tensor just read:
+//   magnitude-matrix     per-matrix 50% threshold (the reference magnitude baseline)
+//   magnitude-row        per-row 50% (Wanda's comparison group)
+//   nm-2:4               2:4 magnitude (prune 2 of every 4)
+//   pipeline-magnitude   the same per-matrix magnitude through pruneModel(openCheckpointAdapter,
+//                        magnitude()), which builds a new weight and a mask per layer
 // Peak RSS is measured two ways: process.memoryUsage().rss sampled on a 2 ms timer and at
 // every step, and the kernel's high-water mark VmHWM from /proc/self/status at the end.
 // After each run the output is spot-checked (sparsity of a pruned matrix, bit-identical
 // embedding) and deleted; the input is deleted at the end (unless --keep).
 //
-// Run: npx tsc -p packages/core/tsconfig.build.json && node bench/scale.mjs
+// Run: pnpm run build (core and weights) && node bench/scale.mjs
 // Options: --dir DIR (default /work/tmp if it exists, else the OS temp folder), --blocks N
 // (default 5 → 4.3 GB), --methods a,b,c, --keep (keep the input checkpoint), --input FILE
 // (reuse a checkpoint kept by an earlier --keep run of the same --blocks), --gc (run a full
@@ -118,86 +119,58 @@ async function generate(path, blocks) {
 }
 
 // ---------------------------------------------------------------- child: prune
-/** @prune/weights' magnitude score and select steps, when that package is built. */
-async function loadMagnitude() {
-  if (!existsSync(WEIGHTS)) return undefined;
-  const w = await import(pathToFileURL(WEIGHTS).href);
-  if (![w.magnitudeScore, w.magnitudeMask, w.unstructured, w.nm].every((f) => typeof f === 'function')) return undefined;
-  return {
-    source: '@prune/weights magnitudeScore + magnitudeMask',
-    row: (band) => w.magnitudeMask(w.magnitudeScore(band), w.unstructured(0.5), { scope: 'row' }),
-    matrix: (m) => w.magnitudeMask(w.magnitudeScore(m), w.unstructured(0.5), { scope: 'matrix' }),
-    nm24: (band) => w.magnitudeMask(w.magnitudeScore(band), w.nm(2, 4)), // prune 2 of every 4 = keep 2 of 4
-  };
-}
+const STREAMING = {
+  'magnitude-matrix': { kind: 'unstructured', sparsity: 0.5, scope: 'matrix' },
+  'magnitude-row': { kind: 'unstructured', sparsity: 0.5, scope: 'row' },
+  'nm-2:4': { kind: 'nm', prune: 2, group: 4 },
+};
 
 async function prune(input, output, method, gcAtSteps) {
   const core = await import(CORE);
+  const w = await import(pathToFileURL(WEIGHTS).href);
   // With --gc, a full collection runs at every step boundary, so the figure is the live set
-  // rather than V8's timing: the reference backend frees a disposed tensor's array only when
-  // the garbage collector runs.
+  // rather than V8's timing: the reference backend frees a tensor's array only when the
+  // garbage collector runs.
   const collect = gcAtSteps && typeof globalThis.gc === 'function' ? () => globalThis.gc() : () => undefined;
   const baseline = process.memoryUsage().rss;
   const sampler = rssSampler();
-  const magnitude = (await loadMagnitude()) ?? {
-    source: '@prune/core rowMask / thresholdMask / nmMask',
-    row: (band) => core.rowMask(core.abs(band), { sparsity: 0.5 }),
-    matrix: (m) => core.thresholdMask(core.abs(m), { sparsity: 0.5 }),
-    nm24: (band) => core.nmMask(core.abs(band), { n: 2, m: 4, mode: 'keep' }),
-  };
-  // Per-row and N:M masks are decided row by row, so they are computed on row bands of W
-  // (≈ 16 MiB each) and joined: the full-size |W| never exists. The per-matrix threshold
-  // needs all of |W| at once and runs on the whole matrix, as the method itself does.
-  const rowBands = (w, fn) => {
-    const rows = Math.max(1, Math.floor((1 << 22) / w.shape[1]));
-    const parts = [];
-    try {
-      for (let r = 0; r < w.shape[0]; r += rows) parts.push(core.tidy(() => fn(core.slice(w, [r, 0], [Math.min(rows, w.shape[0] - r), w.shape[1]]))));
-      return core.concat(parts, 0);
-    } finally {
-      for (const p of parts) p.dispose();
-    }
-  };
-  const maskOf = {
-    'magnitude-row': (w) => rowBands(w, magnitude.row),
-    'magnitude-row-whole': (w) => core.tidy(() => magnitude.row(w)),
-    'magnitude-matrix': (w) => core.tidy(() => magnitude.matrix(w)),
-    'nm-2:4': (w) => rowBands(w, magnitude.nm24),
-  }[method];
-  if (maskOf === undefined) throw new Error(`unknown method ${method}`);
   const start = performance.now();
   const adapter = await core.openCheckpointAdapter(input, { output });
   let layers = 0;
   let largestLayerBytes = 0;
-  const steps = { read: 0, mask: 0, apply: 0, write: 0 };
+  const steps = { read: 0, prune: 0, write: 0 };
   try {
-    for (const block of adapter.blocks()) {
-      for (const layer of block.layers) {
-        let t = performance.now();
-        const w = await adapter.readWeight(layer.name);
-        collect();
-        sampler.sample();
-        steps.read += performance.now() - t;
-        t = performance.now();
-        const keep = maskOf(w);
-        collect();
-        sampler.sample();
-        steps.mask += performance.now() - t;
-        t = performance.now();
-        const pruned = core.applyMask(w, keep);
-        keep.dispose();
-        w.dispose();
-        collect();
-        sampler.sample();
-        steps.apply += performance.now() - t;
-        t = performance.now();
-        await adapter.writeWeight(layer.name, pruned);
-        pruned.dispose();
-        collect();
-        sampler.sample();
-        steps.write += performance.now() - t;
-        layers++;
-        largestLayerBytes = Math.max(largestLayerBytes, layer.shape[0] * layer.shape[1] * 4);
+    if (method === 'pipeline-magnitude') {
+      const t = performance.now();
+      const report = await w.pruneModel(adapter, { method: w.magnitude(), target: w.unstructured(0.5) });
+      steps.prune = performance.now() - t;
+      layers = report.layers.length;
+      largestLayerBytes = Math.max(...report.layers.map((l) => l.shape[0] * l.shape[1] * 4));
+    } else {
+      const spec = STREAMING[method];
+      if (spec === undefined) throw new Error(`unknown method ${method}`);
+      const target = spec.kind === 'nm' ? w.nm(spec.prune, spec.group) : w.unstructured(spec.sparsity);
+      for (const block of adapter.blocks()) {
+        for (const layer of block.layers) {
+          let t = performance.now();
+          const weight = await adapter.readWeight(layer.name);
+          collect();
+          sampler.sample();
+          steps.read += performance.now() - t;
+          t = performance.now();
+          // The reference backend's storage is the array read from the file: prune it in place.
+          w.pruneMagnitudeInPlace(weight.ref().handle, weight.shape, target, { scope: spec.scope, name: layer.name });
+          sampler.sample();
+          steps.prune += performance.now() - t;
+          t = performance.now();
+          await adapter.writeWeight(layer.name, weight);
+          weight.dispose();
+          collect();
+          sampler.sample();
+          steps.write += performance.now() - t;
+          layers++;
+          largestLayerBytes = Math.max(largestLayerBytes, layer.shape[0] * layer.shape[1] * 4);
+        }
       }
     }
     const t = performance.now();
@@ -208,7 +181,7 @@ async function prune(input, output, method, gcAtSteps) {
     return {
       method,
       gcAtSteps: Boolean(gcAtSteps),
-      maskSource: magnitude.source,
+      maskSource: method === 'pipeline-magnitude' ? 'pruneModel + magnitude() (new weight + mask per layer)' : '@prune/weights pruneMagnitudeInPlace (streaming, in place)',
       layers,
       largestLayerBytes,
       baselineRss: baseline,
@@ -221,7 +194,7 @@ async function prune(input, output, method, gcAtSteps) {
     };
   } catch (error) {
     sampler.stop();
-    await adapter.abort();
+    await adapter.abort().catch(() => undefined);
     throw error;
   }
 }
@@ -261,7 +234,7 @@ async function spotCheck(core, input, output) {
 async function main() {
   const dir = arg('dir', existsSync('/work/tmp') ? '/work/tmp' : os.tmpdir());
   const blocks = Number(arg('blocks', '5'));
-  const methods = arg('methods', 'magnitude-row,nm-2:4,magnitude-row-whole,magnitude-matrix').split(',');
+  const methods = arg('methods', 'magnitude-matrix,magnitude-row,nm-2:4,pipeline-magnitude').split(',');
   const reuse = arg('input', undefined);
   const work = reuse === undefined ? join(dir, `prune-scale-${process.pid}`) : dirname(reuse);
   mkdirSync(work, { recursive: true });

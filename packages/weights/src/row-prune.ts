@@ -1,4 +1,4 @@
-import { PruneError, lowestKeysPivot } from '@prune/core';
+import { KEY_BUCKETS, PruneError, keyBucket, lowestKeysPivot } from '@prune/core';
 
 // Fused host kernels of the row-wise pruners (magnitude per row, Wanda, their N:M forms and
 // magnitude's per-matrix threshold): score → select → apply in one pass over each row of a
@@ -60,9 +60,45 @@ export interface RowPruneArgs {
   readonly name: string;
 }
 
+// Rows at least this long get their key histogram counted in the scoring pass.
+const HISTOGRAM_MIN = 1024;
+const counts = new Int32Array(KEY_BUCKETS);
+
+/**
+ * Scores row r into {@link scoreRow} and, for long rows, counts the keys' buckets into
+ * {@link counts} in the same pass; returns the column of a NaN score, or -1.
+ */
+function scoreRowCounted(w: Float32Array, base: number, cols: number, scale: Float32Array | undefined): number {
+  const s = scoreRow;
+  const keys = keyRow;
+  const hist = counts;
+  hist.fill(0);
+  let worst = 0;
+  if (scale === undefined) {
+    for (let j = 0; j < cols; j++) {
+      s[j] = Math.abs(w[base + j]);
+      const key = keys[j];
+      hist[keyBucket(key)]++;
+      // Unsigned compare: NaN of either sign bit lands above +Infinity's bits.
+      if (key >>> 0 > worst) worst = key >>> 0;
+    }
+  } else {
+    for (let j = 0; j < cols; j++) {
+      s[j] = Math.abs(w[base + j]) * scale[j];
+      const key = keys[j];
+      hist[keyBucket(key)]++;
+      if (key >>> 0 > worst) worst = key >>> 0;
+    }
+  }
+  if (worst <= INF_BITS) return -1;
+  for (let j = 0; j < cols; j++) if (keys[j] >>> 0 > INF_BITS) return j;
+  return -1;
+}
+
 /**
  * Per row, prunes the `k` lowest scores (ties: lower index first, as a stable sort) — the
- * comparison group of Wanda and of per-row magnitude.
+ * comparison group of Wanda and of per-row magnitude. Three passes per row: score (with the
+ * key histogram), the selection inside one histogram bucket, and the output.
  *
  * @param args - weights, output buffers and names
  * @param k - weights pruned per row, 0 ≤ k ≤ cols
@@ -71,9 +107,10 @@ export interface RowPruneArgs {
 export function pruneRowsLowest(args: RowPruneArgs, k: number): number {
   const { w, rows, cols, scale, out, mask, op, name } = args;
   scratchRow(cols);
+  const long = cols >= HISTOGRAM_MIN;
   for (let r = 0; r < rows; r++) {
     const base = r * cols;
-    const bad = scoreRowOf(w, base, cols, scale);
+    const bad = long ? scoreRowCounted(w, base, cols, scale) : scoreRowOf(w, base, cols, scale);
     if (bad >= 0) throw nanScore(op, name, rows, cols, r, bad);
     const keys = keyRow;
     if (k <= 0 || k >= cols) {
@@ -82,7 +119,20 @@ export function pruneRowsLowest(args: RowPruneArgs, k: number): number {
       if (mask !== undefined) mask.fill(keepAll ? 1 : 0, base, base + cols);
       continue;
     }
-    const { pivot, equalTaken } = lowestKeysPivot(keys, cols, k);
+    const { pivot, equalTaken, equal } = lowestKeysPivot(keys, cols, k, 0, long ? counts : undefined);
+    if (equalTaken === equal) {
+      // Every key equal to the pivot is pruned (always so without ties): keep key > pivot.
+      if (mask !== undefined) {
+        for (let j = 0; j < cols; j++) {
+          const keep = keys[j] > pivot;
+          out[base + j] = keep ? w[base + j] : 0;
+          mask[base + j] = keep ? 1 : 0;
+        }
+      } else {
+        for (let j = 0; j < cols; j++) out[base + j] = keys[j] > pivot ? w[base + j] : 0;
+      }
+      continue;
+    }
     let ties = equalTaken;
     for (let j = 0; j < cols; j++) {
       const key = keys[j];

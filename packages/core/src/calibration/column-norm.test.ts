@@ -135,4 +135,22 @@ describe('ColumnNormAccumulator', () => {
     });
   }
 
+  for (const accumulation of ['float32', 'float64'] as const) {
+    it(`the host path (reference backend, no weights) equals the op-by-op path bit for bit (${accumulation})`, () => {
+      // Per-token weights of 1 force the op-by-op term; the products are exact, so the two
+      // paths see identical values and must round identically.
+      const d = 37;
+      const batches = randomBatches(23, d, 30);
+      const host = new ColumnNormAccumulator(d, { accumulation });
+      const ops = new ColumnNormAccumulator(d, { accumulation });
+      for (const b of batches) {
+        host.update(tensor(b.data, b.shape));
+        const tokens = b.data.length / d;
+        ops.update(tensor(b.data, b.shape), { weights: tensor(new Float32Array(tokens).fill(1), [tokens]) });
+        expect(host.value().dataSync()).toEqual(ops.value().dataSync());
+      }
+      expect(host.count).toBe(ops.count);
+      expect(host.tokens).toBe(ops.tokens);
+    });
+  }
 });

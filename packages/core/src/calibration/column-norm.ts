@@ -2,8 +2,30 @@ import { div, mul, square } from '../ops/elementwise.js';
 import { reshape } from '../ops/layout.js';
 import { sum } from '../ops/reduce.js';
 import type { Tensor } from '../tensor.js';
-import type { AccumulatorOptions, CalibrationAccumulation, CalibrationWeighting, UpdateOptions } from './batch.js';
+import type { AccumulatorOptions, BatchInfo, CalibrationAccumulation, CalibrationWeighting, UpdateOptions } from './batch.js';
 import { RunningAverage } from './running.js';
+
+/**
+ * The column norm term on the host: Σ_t x_tj² with each square rounded to float32 and the
+ * sum run in float64 in token order (as `sum(square(x), axis 0)` on the reference backend),
+ * rounded to float32, then divided by n when scaled.
+ */
+function columnSqHost(x: Float32Array, info: BatchInfo, nNew: number, scaled: boolean): Float32Array {
+  const d = info.matrixShape[1];
+  const tokens = info.tokens;
+  const acc = new Float64Array(d);
+  for (let t = 0; t < tokens; t++) {
+    const o = t * d;
+    for (let j = 0; j < d; j++) {
+      const v = x[o + j];
+      acc[j] += Math.fround(v * v);
+    }
+  }
+  const out = new Float32Array(d);
+  if (scaled) for (let j = 0; j < d; j++) out[j] = Math.fround(acc[j]) / nNew;
+  else out.set(acc);
+  return out;
+}
 
 /**
  * Streaming per-input-column squared norm of a layer's calibration inputs — Wanda's
@@ -79,7 +101,7 @@ export class ColumnNormAccumulator {
       if (weights !== undefined) rows = mul(rows, reshape(weights, info.weightShape));
       const columnSq = sum(square(rows), { axis: 0 });
       return scaled ? div(columnSq, nNew) : columnSq;
-    });
+    }, columnSqHost);
   }
 
   /** s as a new float32 tensor `[d_in]` the caller owns (zeros before the first batch). */

@@ -2,9 +2,10 @@ import type { Backend } from '../backend.js';
 import { PruneError, assert } from '../errors.js';
 import { fromArray, zeros } from '../ops/creation.js';
 import { add, cast, mul } from '../ops/elementwise.js';
+import { referenceBackend } from '../reference/index.js';
 import { getBackend } from '../registry.js';
 import { keep, tidy } from '../scope.js';
-import type { Tensor } from '../tensor.js';
+import { Tensor } from '../tensor.js';
 import {
   type AccumulatorOptions,
   type BatchInfo,
@@ -29,6 +30,19 @@ export type BatchTerm = (
   nNew: number,
   scaled: boolean,
 ) => Tensor;
+
+/**
+ * A {@link BatchTerm} computed on the host for inputs on the reference backend (whose
+ * storage is a typed array), without per-token weights: the same values as the tensor term,
+ * rounded the same way, without the intermediate tensors (the squared inputs, the
+ * transposed copy) the op-by-op term allocates.
+ */
+export type HostBatchTerm = (x: Float32Array, info: BatchInfo, nNew: number, scaled: boolean) => Float32Array;
+
+function allFiniteHost(values: Float32Array): boolean {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
+  return true;
+}
 
 /**
  * The running average shared by the calibration accumulators:
@@ -108,8 +122,11 @@ export class RunningAverage {
     if (this.#disposed) throw new PruneError('DISPOSED', `${this.#op} was used after dispose(); create a new accumulator`);
   }
 
-  /** Validates a batch, computes its term, checks it is finite, then advances S and n. */
-  update(x: Tensor, options: UpdateOptions, term: BatchTerm): void {
+  /**
+   * Validates a batch, computes its term, checks it is finite, then advances S and n.
+   * `hostTerm`, when given, replaces `term` for reference-backend inputs without weights.
+   */
+  update(x: Tensor, options: UpdateOptions, term: BatchTerm, hostTerm?: HostBatchTerm): void {
     this.#checkAlive();
     const info = checkBatch(`${this.#op}.update`, x, this.#columns, options ?? {}, this.#weighting);
     // A batch without tokens carries no information; counting it would only rescale S.
@@ -123,6 +140,10 @@ export class RunningAverage {
     const nNew = this.#n + info.count;
     const ratio = this.#n / nNew;
     const scaled = this.#accumulation === 'float32';
+    if (hostTerm !== undefined && x.backend === referenceBackend && options?.weights === undefined) {
+      this.#updateHost(x, info, nNew, ratio, scaled, hostTerm);
+      return;
+    }
     // checkBatch verified both dtypes.
     const contribution = tidy(() => term(x as Tensor<'float32'>, options?.weights as Tensor<'float32'> | undefined, info, nNew, scaled));
     if (!allFinite(contribution)) {
@@ -142,6 +163,37 @@ export class RunningAverage {
     } else {
       const batch = contribution.dataSync() as Float32Array;
       contribution.dispose();
+      const host = (this.#host ??= new Float64Array(batch.length));
+      const scale = this.#hostScale / nNew;
+      for (let i = 0; i < host.length; i++) host[i] = host[i] * ratio + batch[i] * scale;
+    }
+    this.#backend = x.backend;
+    this.#n = nNew;
+    this.#tokens += info.tokens;
+  }
+
+  /**
+   * The host path of {@link RunningAverage.update}: the same recurrence with the same
+   * float32 roundings as `add(mul(S, ratio), term)`, updating the state's storage in place
+   * (the state is private, never handed out).
+   */
+  #updateHost(x: Tensor, info: BatchInfo, nNew: number, ratio: number, scaled: boolean, hostTerm: HostBatchTerm): void {
+    const batch = hostTerm(x.ref<Float32Array>().handle, info, nNew, scaled);
+    if (!allFiniteHost(batch)) throw nonFiniteError(`${this.#op}.update`, x, undefined);
+    if (scaled) {
+      if (this.#state === undefined) this.#state = keep(new Tensor(referenceBackend, batch, this.#shape, 'float32'));
+      else if (this.#state.backend === referenceBackend && this.#state.dtype === 'float32') {
+        const state = this.#state.ref<Float32Array>().handle;
+        // mul(S, ratio) rounds ratio to float32 and the product to float32; add rounds again.
+        const r = Math.fround(ratio);
+        for (let i = 0; i < state.length; i++) state[i] = Math.fround(state[i] * r) + batch[i];
+      } else {
+        const previous = this.#state;
+        const contribution = new Tensor(referenceBackend, batch, this.#shape, 'float32');
+        this.#state = keep(tidy(() => add(mul(previous, ratio), contribution)));
+        previous.dispose();
+      }
+    } else {
       const host = (this.#host ??= new Float64Array(batch.length));
       const scale = this.#hostScale / nNew;
       for (let i = 0; i < host.length; i++) host[i] = host[i] * ratio + batch[i] * scale;

@@ -8,5 +8,5 @@ export type { NMMaskOptions, NMMode } from './nm-mask.js';
 export { applyMask } from './apply-mask.js';
 export { sparsityOf } from './sparsity.js';
 export type { SparsityReport } from './sparsity.js';
-export { lowestKeysPivot } from './lowest.js';
+export { KEY_BUCKETS, keyBucket, lowestKeysPivot } from './lowest.js';
 export type { LowestKeysPivot } from './lowest.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Random } from '../random.js';
-import { lowestKeysPivot } from './lowest.js';
+import { KEY_BUCKETS, keyBucket, lowestKeysPivot } from './lowest.js';
 
 /** Indices of the k lowest keys by a stable sort (the oracle). */
 function sortedLowest(keys: Int32Array, k: number): Set<number> {
@@ -24,9 +24,13 @@ function taken(keys: Int32Array, offset: number, n: number, k: number): Set<numb
 describe('lowestKeysPivot', () => {
   it('hand-computed: [3, 1, 2, 1], k = 2 takes both 1s; k = 1 takes the first', () => {
     const keys = Int32Array.from([3, 1, 2, 1]);
-    expect(lowestKeysPivot(keys, 4, 2)).toEqual({ pivot: 1, equalTaken: 2 });
-    expect(lowestKeysPivot(keys, 4, 1)).toEqual({ pivot: 1, equalTaken: 1 });
-    expect(lowestKeysPivot(keys, 4, 4)).toEqual({ pivot: 3, equalTaken: 1 });
+    expect(lowestKeysPivot(keys, 4, 2)).toEqual({ pivot: 1, equalTaken: 2, equal: 2 });
+    expect(lowestKeysPivot(keys, 4, 1)).toEqual({ pivot: 1, equalTaken: 1, equal: 2 });
+    expect(lowestKeysPivot(keys, 4, 4)).toEqual({ pivot: 3, equalTaken: 1, equal: 1 });
+    // A caller-made histogram gives the same answer.
+    const counts = new Int32Array(KEY_BUCKETS);
+    for (const key of keys) counts[keyBucket(key)]++;
+    expect(lowestKeysPivot(keys, 4, 2, 0, counts)).toEqual({ pivot: 1, equalTaken: 2, equal: 2 });
     expect([...taken(keys, 0, 4, 3)].sort()).toEqual([1, 2, 3]);
   });
 
@@ -36,9 +40,14 @@ describe('lowestKeysPivot', () => {
       for (const spread of [3, 1000, 0x7fffffff]) {
         const keys = new Int32Array(n + 9);
         for (let i = 0; i < keys.length; i++) keys[i] = spread === 0x7fffffff ? rng.nextUint32() | 0 : rng.int(spread) - (spread >> 1);
+        const row = keys.subarray(9, 9 + n);
+        const counts = new Int32Array(KEY_BUCKETS);
+        for (const key of row) counts[keyBucket(key)]++;
         for (const k of [1, Math.max(1, n >> 1), n]) {
-          const row = keys.subarray(9, 9 + n);
           expect(taken(keys, 9, n, k)).toEqual(sortedLowest(row, k));
+          const p = lowestKeysPivot(keys, n, k, 9, counts);
+          expect(p).toEqual(lowestKeysPivot(keys, n, k, 9));
+          expect(p.equal).toBe(row.reduce((c, v) => c + (v === p.pivot ? 1 : 0), 0));
         }
       }
     }
@@ -58,5 +67,6 @@ describe('lowestKeysPivot', () => {
     expect(() => lowestKeysPivot(keys, 4, 5)).toThrow(expect.objectContaining({ code: 'OUT_OF_RANGE' }));
     expect(() => lowestKeysPivot(keys, 4, 1, 1)).toThrow(expect.objectContaining({ code: 'OUT_OF_RANGE' }));
     expect(() => lowestKeysPivot(new Float32Array(4) as never, 4, 1)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => lowestKeysPivot(keys, 4, 1, 0, new Int32Array(3))).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });
 });
