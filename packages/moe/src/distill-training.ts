@@ -16,7 +16,7 @@ import {
   sub,
   tidy,
 } from '@prune/core';
-import { type MoeModelAdapter, type RoutedTokens, asMoeModel, moePrefix } from './model.js';
+import { type MoeHooks, type MoeModelAdapter, type RoutedTokens, asMoeModel, moePrefix } from './model.js';
 
 type F32 = Tensor<'float32'>;
 
@@ -124,63 +124,66 @@ export function expertDistillationGradients(teacher: MoeModelAdapter, student: M
     if (w === undefined) throw new PruneError('NOT_FOUND', `${op}: the ${who} has no tensor "${name}"; teacher and student must have the same experts`);
     return w as F32;
   };
+  const hooks: MoeHooks = {
+    routing: (r) => {
+      input = r.input as F32;
+      experts = r.experts;
+    },
+    expert: (o) => {
+      studentOut.set(o.expert, keep(o.output as F32));
+    },
+    output: (o) => {
+      const x = input!;
+      const [T, d] = x.shape;
+      const routedDiff = new Float32Array(T * d);
+      const diffs = new Map<number, Float32Array>();
+      for (const [e, ys] of studentOut) {
+        const routed = experts[e];
+        const prefix = `${moePrefix(o.layer)}.experts.${e}`;
+        const diff = onHost(() => {
+          const rows = gather(x, Array.from(routed.tokens), 0);
+          const tw = (n: string): F32 => weightOf(teacherWeights, `${prefix}.${n}.weight`, 'teacher');
+          const yt = matmul(mul(siluLinear(rows, tw('w1')), matmul(rows, tw('w3'), { transposeB: true })), tw('w2'), { transposeB: true });
+          return Float32Array.from(sub(ys, yt).dataSync());
+        });
+        diffs.set(e, diff);
+        let sq = 0;
+        for (let i = 0; i < diff.length; i++) sq += diff[i] * diff[i];
+        expertTerm += sq / diff.length;
+        routed.tokens.forEach((tok, i) => {
+          const g = routed.gates[i];
+          for (let j = 0; j < d; j++) routedDiff[tok * d + j] += g * diff[i * d + j];
+        });
+      }
+      let rsq = 0;
+      for (let i = 0; i < routedDiff.length; i++) rsq += routedDiff[i] * routedDiff[i];
+      outputTerm += rsq / routedDiff.length;
+      for (const [e, diff] of diffs) {
+        const routed = experts[e];
+        const dy = new Float32Array(diff.length);
+        const ce = (2 * lambda) / diff.length;
+        const co = (2 * mu) / (T * d);
+        routed.tokens.forEach((tok, i) => {
+          const g = routed.gates[i];
+          for (let j = 0; j < d; j++) dy[i * d + j] = ce * diff[i * d + j] + co * g * routedDiff[tok * d + j];
+        });
+        const prefix = `${moePrefix(o.layer)}.experts.${e}`;
+        const sw = (n: string): F32 => weightOf(s.weights(), `${prefix}.${n}.weight`, 'student');
+        const grads = onHost(() => {
+          const rows = gather(x, Array.from(routed.tokens), 0);
+          return swiGluGradients(rows, sw('w1'), sw('w3'), sw('w2'), fromArray(dy, [routed.tokens.length, d], 'float32', { backend: x.backend }));
+        });
+        for (const n of ['w1', 'w3', 'w2'] as const) gradients.set(`${prefix}.${n}.weight`, grads[n]);
+      }
+      for (const y of studentOut.values()) y.dispose();
+      studentOut.clear();
+    },
+  };
   try {
     tidy(() => {
-      s.forward(ids, {
-        routing: (r) => {
-          input = r.input as F32;
-          experts = r.experts;
-        },
-        expert: (o) => {
-          studentOut.set(o.expert, keep(o.output as F32));
-        },
-        output: (o) => {
-          const x = input!;
-          const [T, d] = x.shape;
-          const routedDiff = new Float32Array(T * d);
-          const diffs = new Map<number, Float32Array>();
-          for (const [e, ys] of studentOut) {
-            const routed = experts[e];
-            const prefix = `${moePrefix(o.layer)}.experts.${e}`;
-            const diff = onHost(() => {
-              const rows = gather(x, Array.from(routed.tokens), 0);
-              const tw = (n: string): F32 => weightOf(teacherWeights, `${prefix}.${n}.weight`, 'teacher');
-              const yt = matmul(mul(siluLinear(rows, tw('w1')), matmul(rows, tw('w3'), { transposeB: true })), tw('w2'), { transposeB: true });
-              return Float32Array.from(sub(ys, yt).dataSync());
-            });
-            diffs.set(e, diff);
-            let sq = 0;
-            for (let i = 0; i < diff.length; i++) sq += diff[i] * diff[i];
-            expertTerm += sq / diff.length;
-            routed.tokens.forEach((tok, i) => {
-              const g = routed.gates[i];
-              for (let j = 0; j < d; j++) routedDiff[tok * d + j] += g * diff[i * d + j];
-            });
-          }
-          let rsq = 0;
-          for (let i = 0; i < routedDiff.length; i++) rsq += routedDiff[i] * routedDiff[i];
-          outputTerm += rsq / routedDiff.length;
-          for (const [e, diff] of diffs) {
-            const routed = experts[e];
-            const dy = new Float32Array(diff.length);
-            const ce = (2 * lambda) / diff.length;
-            const co = (2 * mu) / (T * d);
-            routed.tokens.forEach((tok, i) => {
-              const g = routed.gates[i];
-              for (let j = 0; j < d; j++) dy[i * d + j] = ce * diff[i * d + j] + co * g * routedDiff[tok * d + j];
-            });
-            const prefix = `${moePrefix(o.layer)}.experts.${e}`;
-            const sw = (n: string): F32 => weightOf(s.weights(), `${prefix}.${n}.weight`, 'student');
-            const grads = onHost(() => {
-              const rows = gather(x, Array.from(routed.tokens), 0);
-              return swiGluGradients(rows, sw('w1'), sw('w3'), sw('w2'), fromArray(dy, [routed.tokens.length, d], 'float32', { backend: x.backend }));
-            });
-            for (const n of ['w1', 'w3', 'w2'] as const) gradients.set(`${prefix}.${n}.weight`, grads[n]);
-          }
-          for (const y of studentOut.values()) y.dispose();
-          studentOut.clear();
-        },
-      });
+      // Blocks only: the LM head's logits are not part of this objective.
+      let hidden = s.embed(ids);
+      for (let b = 0; b < s.config.num_hidden_layers; b++) hidden = s.block(b, hidden, undefined, hooks);
     });
   } finally {
     for (const y of studentOut.values()) y.dispose();
