@@ -2,8 +2,9 @@ import { PruneError } from '@prune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { ChannelGraph } from './graph.js';
-import { type WeightBinding, weightKind } from './rules.js';
+import type { WeightBinding } from './rules.js';
 import { type ChannelPlan, removedMasks } from './select.js';
+import { layerConfigs, restoreDepthMultipliers } from './topology.js';
 
 /** Running-statistics weights: zeroing them would not silence a channel, so masking leaves them. */
 const STATISTICS: ReadonlySet<string> = new Set(['moving_mean', 'moving_variance']);
@@ -85,16 +86,6 @@ export function maskChannels(graph: ChannelGraph, plan: ChannelPlan): void {
   }
 }
 
-type LayerEntry = { name?: string; class_name?: string; config: Record<string, unknown> };
-
-/** The saved configs of a model's layers, by name (Sequential and functional topologies). */
-function layerConfigs(topology: Record<string, unknown>): Map<string, LayerEntry> {
-  const config = topology.config as { layers?: LayerEntry[] } | undefined;
-  const out = new Map<string, LayerEntry>();
-  for (const entry of config?.layers ?? []) out.set(entry.name ?? (entry.config.name as string), entry);
-  return out;
-}
-
 /**
  * Builds a new, physically smaller tfjs LayersModel without the removed channels: layer configs
  * are rewritten (filters, units, reshape targets) and every coupled weight is sliced. The new
@@ -117,13 +108,7 @@ export async function shrinkModel(graph: ChannelGraph, plan: ChannelPlan): Promi
     if (entry === undefined) throw new PruneError('UNSUPPORTED', `shrinkModel: layer ${layer} is not in the model's saved topology`);
     rule?.resize?.(entry.config, kept, total);
   }
-  // tfjs 4.22 leaves depth_multiplier out of SeparableConv configs, so a multiplier > 1 would
-  // come back as 1; write it from the kernel shape (tfjs reads the key when it is present).
-  for (const layer of graph.model.layers) {
-    const kernel = layer.weights.find((w) => weightKind(w.originalName ?? w.name) === 'depthwise_kernel');
-    const entry = configs.get(layer.name);
-    if (kernel !== undefined && entry !== undefined && entry.config.depth_multiplier === undefined) entry.config.depth_multiplier = kernel.shape[kernel.shape.length - 1];
-  }
+  restoreDepthMultipliers(topology, graph.model);
   const model = await tfl.models.modelFromJSON({ modelTopology: topology } as unknown as Parameters<typeof tfl.models.modelFromJSON>[0]);
   const bound = byWeight(graph);
   for (const source of graph.model.layers) {

@@ -2,6 +2,7 @@ import { PruneError } from '@prune/core';
 import { type TfjsStoredWeight, type TfjsWeightSpec, type TfjsWriteResult, encodeFloatWeight, readTfjsModelFolder, writeTfjsModelFolder } from '@prune/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { restoreDepthMultipliers } from './topology.js';
 
 /** One byte array holding `parts` one after another. */
 function concatBytesOf(parts: readonly (ArrayBuffer | Uint8Array)[]): Uint8Array {
@@ -91,7 +92,9 @@ export async function saveModelFolder(model: tfl.LayersModel, folder: string, op
     }
     weights.push(quantize(spec, values, choice));
   }
-  const modelJson: Record<string, unknown> = { modelTopology: artifacts.modelTopology, format: 'layers-model', generatedBy: artifacts.generatedBy, convertedBy: artifacts.convertedBy ?? null };
+  const topology = structuredClone(artifacts.modelTopology) as Record<string, unknown>;
+  restoreDepthMultipliers(topology, model);
+  const modelJson: Record<string, unknown> = { modelTopology: topology, format: 'layers-model', generatedBy: artifacts.generatedBy, convertedBy: artifacts.convertedBy ?? null };
   return writeTfjsModelFolder(folder, modelJson, weights, { inputFolder: options.inputFolder });
 }
 

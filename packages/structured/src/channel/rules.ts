@@ -130,7 +130,7 @@ const dense: ChannelLayerRule = {
 function multiplierOf(ctx: ChannelRuleContext): number {
   const kernel = ctx.layer.weights.find((w) => weightKind(w.originalName ?? w.name) === 'depthwise_kernel');
   if (kernel === undefined) ctx.unsupported('it has no depthwise_kernel weight');
-  return kernel.shape[kernel.shape.length - 1];
+  return kernel.shape[kernel.shape.length - 1] as number;
 }
 
 const depthwise: ChannelLayerRule = {
