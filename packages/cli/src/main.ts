@@ -6,6 +6,7 @@ import { HELP, type WeightOptions, parseWeightArgs } from './args.js';
 import { selectBackend } from './backend.js';
 import { type CheckpointJobResult, runCheckpointJob } from './checkpoint-job.js';
 import { type LmJobResult, runLmJob } from './lm-job.js';
+import { type MoeJobResult, resolveMoeFolder, runMoeJob } from './moe-job.js';
 import { type TfjsJobResult, runTfjsJob } from './tfjs-job.js';
 import { checkOutputAgainstInput, withStagedOutput } from './output.js';
 import { createProgressDisplay } from './progress.js';
@@ -110,7 +111,54 @@ function tfjsTable(results: TfjsJobResult[]): string {
   return `${table}\n\n${first.format} ${first.model} · ${first.skipped.length} layers left dense (see report.json) · agreement and KL of dense vs pruned outputs, both reloaded with stock tfjs, on ${first.agreement.inputs} seeded random inputs`;
 }
 
+function moeTable(r: MoeJobResult): string {
+  const sources = Object.keys(r.dense.bySource);
+  const rows = [['dense', ...sources.map((s) => r.dense.bySource[s].toFixed(2)), r.dense.overall.toFixed(2), String(r.size.input.parameters), formatBytes(r.size.input.fileBytes)]];
+  const label = r.easyEp ? `easy-ep (${r.easyEp.keepExperts} of ${r.easyEp.experts} experts)` : `moe-pruner ${r.moePruner!.pattern}`;
+  if (r.beforeDistillation) rows.push([label, ...sources.map((s) => r.beforeDistillation!.bySource[s].toFixed(2)), r.beforeDistillation.overall.toFixed(2), '', '']);
+  rows.push([
+    r.distillation ? `${label} + ${r.distillation.steps} distillation steps` : label,
+    ...sources.map((s) => r.pruned.bySource[s].toFixed(2)),
+    r.pruned.overall.toFixed(2),
+    String(r.size.output.parameters),
+    formatBytes(r.size.output.fileBytes),
+  ]);
+  const table = formatTable(
+    [{ header: 'model' }, ...sources.map((s) => ({ header: s, align: 'right' as const })), { header: 'all', align: 'right' }, { header: 'parameters', align: 'right' }, { header: 'file', align: 'right' }],
+    rows,
+  );
+  const e = r.evaluation;
+  const detail = r.easyEp
+    ? `kept experts per layer: ${r.easyEp.kept.map((k) => `[${k.join(' ')}]`).join(' ')} (from ${r.easyEp.demonstrations} demonstrations, ${r.easyEp.tokens} tokens)`
+    : `sparsity of the pruned linears ${(r.moePruner!.sparsity * 100).toFixed(1)}%${r.distillation ? `; distillation loss ${r.distillation.firstLoss.toFixed(4)} → ${r.distillation.lastLoss.toFixed(4)}` : ''}`;
+  return `${table}\n\n${detail}\nmodel ${r.model} · backend ${r.backend} · ${formatSeconds(r.seconds)} · perplexity: ${e.windowsPerSource} windows of ${e.window} tokens per source (stride ${e.stride}) on the held-out split`;
+}
+
+async function runMoe(options: WeightOptions, io: CommandIo): Promise<void> {
+  const source = await resolveMoeFolder(options.model);
+  const out = resolve(options.out);
+  await checkOutputAgainstInput(out, source.input);
+  const backend = await selectBackend(options.backend);
+  const progress = createProgressDisplay(io.stderr, !options.json);
+  let report: unknown;
+  let table = '';
+  try {
+    await withStagedOutput(out, async (staging) => {
+      const r = await runMoeJob(source.folder, source.description, options, staging, backend, progress.onProgress);
+      r.output = relative(process.cwd(), out) || '.';
+      report = { command: 'prune', options, ...r };
+      table = moeTable(r);
+      await writeFile(join(staging, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+    });
+  } finally {
+    progress.stop();
+  }
+  if (options.json) io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else io.stdout.write(`\n${table}\n\nwrote ${relative(process.cwd(), out) || '.'}/ (model, tokenizer and report.json)\n`);
+}
+
 async function runWeights(options: WeightOptions, io: CommandIo): Promise<void> {
+  if (options.moe !== undefined) return runMoe(options, io);
   const source = await resolveModel(options.model);
   const out = resolve(options.out);
   await checkOutputAgainstInput(out, source.kind === 'lm' ? source.input : source.path);
