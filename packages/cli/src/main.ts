@@ -4,6 +4,7 @@ import { PruneError } from '@prune/core';
 import { ZOO_LANGUAGE_MODELS, type ZooLanguageModelName, zooModelFolder } from '@prune/zoo';
 import { HELP, type WeightOptions, parseWeightArgs } from './args.js';
 import { selectBackend } from './backend.js';
+import { type ChannelJobResult, runChannelJob } from './channel-job.js';
 import { type CheckpointJobResult, runCheckpointJob } from './checkpoint-job.js';
 import { type LmJobResult, runLmJob } from './lm-job.js';
 import { type MoeJobResult, resolveMoeFolder, runMoeJob } from './moe-job.js';
@@ -157,8 +158,35 @@ async function runMoe(options: WeightOptions, io: CommandIo): Promise<void> {
   else io.stdout.write(`\n${table}\n\nwrote ${relative(process.cwd(), out) || '.'}/ (model, tokenizer and report.json)\n`);
 }
 
+function channelTable(r: ChannelJobResult): string {
+  const row = (name: string, m: ChannelJobResult['before']) => [name, String(m.parameters), `${(m.macs / 1e6).toFixed(1)} M`, formatBytes(m.fileBytes), `${m.latencyMs.toFixed(1)} ms`];
+  const table = formatTable(
+    [{ header: 'model' }, { header: 'parameters', align: 'right' }, { header: 'MACs', align: 'right' }, { header: 'file', align: 'right' }, { header: 'latency (median)', align: 'right' }],
+    [row('dense', r.before), row(`channel ${r.criterion} ${(r.ratio * 100).toFixed(0)}%${r.global ? ' global' : ''}`, r.after)],
+  );
+  return `${table}\n\nremoved ${r.removedChannels} of ${r.prunableChannels} removable channels in ${r.groups} dependency groups (${r.layers.length} layers narrower, ${r.blocked.length} kept intact) · top-1 agreement ${(r.agreement.top1Agreement * 100).toFixed(0)}%, KL ${r.agreement.meanKl.toFixed(4)} on ${r.agreement.inputs} seeded random inputs · tfjs ${r.tfjsBackend} · ${formatSeconds(r.seconds)}`;
+}
+
+async function runChannel(options: WeightOptions, io: CommandIo): Promise<void> {
+  const source = await resolveModel(options.model);
+  if (source.kind !== 'tfjs') throw new PruneError('INVALID_ARGUMENT', `--method channel prunes a tfjs LayersModel folder (model.json + weight shards); --model ${options.model} is not one`);
+  const out = resolve(options.out);
+  await checkOutputAgainstInput(out, source.path);
+  let report: unknown;
+  let table = '';
+  await withStagedOutput(out, async (staging) => {
+    const r = await runChannelJob(source.path, options, staging);
+    report = { command: 'prune', options, ...r };
+    table = channelTable(r);
+    await writeFile(join(staging, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+  });
+  if (options.json) io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else io.stdout.write(`\n${table}\n\nwrote ${relative(process.cwd(), out) || '.'}/ (smaller tfjs model and report.json)\n`);
+}
+
 async function runWeights(options: WeightOptions, io: CommandIo): Promise<void> {
   if (options.moe !== undefined) return runMoe(options, io);
+  if (options.channel !== undefined) return runChannel(options, io);
   const source = await resolveModel(options.model);
   const out = resolve(options.out);
   await checkOutputAgainstInput(out, source.kind === 'lm' ? source.input : source.path);

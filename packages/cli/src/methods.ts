@@ -1,5 +1,6 @@
+import { type ChannelCriterion, bnScale, l1Norm, l2Norm } from '@prune/structured';
 import { type PruningMethod, magnitude, sparsegpt, wanda } from '@prune/weights';
-import type { WeightMethodName } from './args.js';
+import type { ChannelCriterionName, WeightMethodName } from './args.js';
 
 /** A command-line method name resolved to a pruning method and whether OWL allocates sparsity. */
 export interface ResolvedMethod {
@@ -26,4 +27,10 @@ export function resolveMethod(name: WeightMethodName): ResolvedMethod {
     'owl-sparsegpt': () => ({ method: sparsegpt(), owl: true, calibrated: true }),
   };
   return { name, ...table[name]() };
+}
+
+/** Resolves a `--criterion` name of `--method channel` to a channel-importance criterion. */
+export function resolveChannelCriterion(name: ChannelCriterionName): ChannelCriterion {
+  const table: Record<ChannelCriterionName, () => ChannelCriterion> = { l1: () => l1Norm(), l2: () => l2Norm(), 'bn-scale': () => bnScale() };
+  return table[name]();
 }
