@@ -178,7 +178,25 @@ describe('ACP kernels', () => {
       expect(Array.from(tiles.boundaries![g].start)).toEqual(Array.from(expected.start));
     }
     for (let h = 0; h < 2; h++) expect(host.headFlopSaving[h]).toBeCloseTo((host.flopSaving[h] + host.flopSaving[2 + h]) / 2, 12);
-    expect(forgettingAttentionAcp(q, k, v, logF, opts).boundaries).toBeDefined();
+    // With the default kernel ('auto' = host here) the boundaries are those of a brute-force
+    // scan: for every query block, skip key tiles from lo while the whole tile is below δ.
+    const auto = forgettingAttentionAcp(q, k, v, logF, opts);
+    for (let g = 0; g < 4; g++) {
+      const l = lam.subarray(g * 70, (g + 1) * 70);
+      const lo = Math.floor(p.seqStart[g >> 1] / 8) * 8;
+      const starts: number[] = [];
+      const ends: number[] = [];
+      for (let mb = 0; mb < 5; mb++) {
+        let first = lo;
+        // First tile (from lo) holding a kept entry: some j in the tile with Λ_row − Λ_j ≥ δ.
+        while (first + 8 <= mb * 16 && Array.from({ length: 8 }, (_, c) => l[mb * 16] - l[Math.min(69, first + c)]).every((dd) => dd < host.threshold[g])) first += 8;
+        starts.push(first);
+        ends.push(Math.min(70, (mb + 1) * 16));
+      }
+      expect(Array.from(auto.boundaries![g].start)).toEqual(starts);
+      expect(Array.from(auto.boundaries![g].end)).toEqual(ends);
+      expect(auto.boundaries![g].lo).toBe(lo);
+    }
     expect(forgettingAttentionAcp(q, k, v, logF, { ...opts, returnBoundaries: false }).boundaries).toBeUndefined();
   });
 

@@ -17,6 +17,7 @@ describe('KV-cache decoding', () => {
       const full = forgettingAttention(q, k, v, logF, { seqStart }).dataSync();
       const cache = ForgettingKVCache.fromPrefill(slice(k, [0, 0, 0, 0], [b, h, prefill, d]), slice(v, [0, 0, 0, 0], [b, h, prefill, d]), slice(logF, [0, 0, 0], [b, h, prefill]), { seqStart });
       let saved = 0;
+      let expected = 0;
       for (let t = prefill; t < n; t++) {
         const step = (x: typeof q) => slice(x, [0, 0, t, 0], [b, h, 1, d]);
         const r = decodeForgettingAttention(cache, step(q), step(k), step(v), slice(logF, [0, 0, t], [b, h, 1]), { acp, returnBoundaries: true });
@@ -27,10 +28,33 @@ describe('KV-cache decoding', () => {
           // Without ACP: equal up to float32 rounding. With ACP: within 2ε·max‖v‖ (‖v‖ ≲ 8 here).
           expect(maxAbsDiff(got.subarray(g * d, (g + 1) * d), row)).toBeLessThan(acp ? 2e-5 + 2 * Math.exp(-10) * 8 : 2e-5);
         }
+        if (acp) {
+          let skipped = 0;
+          let causal = 0;
+          // Independent boundary: U = ‖q_t‖·max_{real j≤t}‖k_j‖/√d, δ = −2U − ln(t+1) − 10 and a
+          // scan of the key blocks from the padding start for the single query row t.
+          for (let g = 0; g < b * h; g++) {
+            const s0 = seqStart[g >> 1];
+            const lam: number[] = [];
+            let acc = 0;
+            for (let j = 0; j <= t; j++) lam.push(j < s0 ? 0 : (acc += p.logF[g * n + j]));
+            const norm = (x: Float32Array, j: number) => Math.hypot(...x.subarray((g * n + j) * d, (g * n + j + 1) * d));
+            let maxK = 0;
+            for (let j = s0; j <= t; j++) maxK = Math.max(maxK, norm(p.k, j));
+            const delta = -2 * (norm(p.q, t) * maxK / Math.sqrt(d)) - Math.log(t + 1) - 10;
+            let start = Math.floor(s0 / 8) * 8;
+            while (start + 8 <= t && lam[t] - lam[Math.min(t, start + 7)] < delta) start += 8;
+            expect(r.boundaries![g].start[0]).toBe(start);
+            skipped += start - Math.floor(s0 / 8) * 8;
+            causal += t + 1 - Math.floor(s0 / 8) * 8;
+          }
+          expect(r.totalFlopSaving).toBeCloseTo(skipped / causal, 12);
+          expected += skipped;
+        }
         saved += r.totalFlopSaving;
         expect(cache.length).toBe(t + 1);
       }
-      if (acp) expect(saved).toBeGreaterThan(0);
+      if (acp) expect(expected).toBeGreaterThan(0); // blocks are skipped on these inputs
       else expect(saved).toBe(0);
     });
   }

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { type Tensor, keep, tensor, tidy } from '@prune/core';
+import { type Tensor, clone, keep, tensor, tidy } from '@prune/core';
 import { LlamaModel, createRandomMoeModel, parseLlamaConfig, parseMoeConfig } from '@prune/zoo';
-import { type MoeModelAdapter } from './model.js';
+import type { MoeHooks, MoeModelAdapter } from './model.js';
 import { moePruner, moePrunerStatistics } from './moe-pruner.js';
 
 const config = parseMoeConfig({ vocab_size: 30, hidden_size: 16, intermediate_size: 8, num_hidden_layers: 2, num_attention_heads: 2, max_position_embeddings: 12, rms_norm_eps: 1e-5, rope_theta: 10000, num_local_experts: 4, num_experts_per_tok: 2 });
@@ -83,5 +83,55 @@ describe('moePruner', () => {
     await expect(moePruner(model as MoeModelAdapter, { target: { kind: 'unstructured', sparsity: 0.5 }, calibration: [] as Tensor[] })).rejects.toThrow(/no samples/);
     await expect(moePruner(model as MoeModelAdapter, { target: { kind: 'unstructured', sparsity: 0.5 }, calibration: samples, attention: 'skip' as 'dense' })).rejects.toThrow(/attention/);
     model.dispose();
+  });
+});
+
+// One block with one routed expert linear W [2, 2]; calibration is one sequence of two tokens
+// x_0 = [1, 0] and x_1 = [0, 1], routed to expert 0 with gate weights g_0 and g_1.
+function handModel(gates: [number, number]): MoeModelAdapter {
+  const name = 'model.layers.0.block_sparse_moe.experts.0.w1';
+  let weight: Tensor = tensor([1, 2, 2, 1], [2, 2]);
+  const x = [1, 0, 0, 1];
+  return {
+    description: 'hand',
+    config: { num_hidden_layers: 1, num_local_experts: 1, num_experts_per_tok: 1, n_shared_experts: 0, router_bias: false },
+    blocks: () => [{ name: 'model.layers.0', layers: [{ name, kind: 'linear', shape: [2, 2] }] }],
+    readWeight: async () => clone(weight),
+    writeWeight: async (_n: string, w: Tensor) => {
+      weight.dispose();
+      weight = keep(clone(w));
+    },
+    embed: () => tensor(x, [1, 2, 2]),
+    block(_i: number, h: Tensor, observe?: (layer: string, input: Tensor) => void, hooks?: MoeHooks): Tensor {
+      const rows = tensor(x, [2, 2]);
+      const experts = [{ tokens: Int32Array.from([0, 1]), gates: Float32Array.from(gates) }];
+      hooks?.routing?.({ layer: 0, residual: rows, input: rows, topK: 1, indices: Int32Array.from([0, 0]), gates: Float32Array.from(gates), experts });
+      observe?.(name, rows);
+      rows.dispose();
+      return clone(h);
+    },
+    head: (h: Tensor) => h,
+    forward: (ids: Tensor) => ids,
+    weights: () => new Map([[`${name}.weight`, weight]]),
+    setExpertMask: () => undefined,
+  } as MoeModelAdapter;
+}
+
+describe('MoE-Pruner router weighting on a hand-checkable case', () => {
+  it('s_j = Σ_t (g_t·x_tj)², so the gate decides which column survives', async () => {
+    // Gates 0.9 / 0.1: s = [0.81, 0.01], sqrt(s) = [0.9, 0.1]; scores |W|·sqrt(s) are
+    // row 0: [0.9, 0.2] and row 1: [1.8, 0.1] → 50% per row prunes column 1 in both rows.
+    const routed = handModel([0.9, 0.1]);
+    const stats = moePrunerStatistics(routed, 0, [tensor([1, 0, 0, 1], [1, 2, 2])]);
+    const s = stats.get('model.layers.0.block_sparse_moe.experts.0.w1')!.value().dataSync();
+    expect(s[0]).toBeCloseTo(0.81, 6);
+    expect(s[1]).toBeCloseTo(0.01, 6);
+    for (const st of stats.values()) st.dispose();
+    await moePruner(routed, { target: { kind: 'unstructured', sparsity: 0.5 }, calibration: [tensor([0, 1], [2], 'int32')] });
+    expect(Array.from((await routed.readWeight('')).dataSync())).toEqual([1, 0, 2, 0]);
+    // Equal gates are plain Wanda: s = [1, 1], scores row 0: [1, 2], row 1: [2, 1].
+    const plain = handModel([1, 1]);
+    await moePruner(plain, { target: { kind: 'unstructured', sparsity: 0.5 }, calibration: [tensor([0, 1], [2], 'int32')] });
+    expect(Array.from((await plain.readWeight('')).dataSync())).toEqual([0, 2, 2, 0]);
   });
 });
