@@ -101,6 +101,8 @@ export const HELP = `prune — prune neural networks and what flows through them
 Usage
   prune [options]                 prune the weights of a model (default: the zoo LM, Wanda, 50%)
   prune --help                    this text
+  prune data [options]            keep a subset of a dataset by scores or balanced k-means
+                                  curation (see prune data --help)
 
 Options
   --model NAME|PATH      zoo model name (lm, or moe for the MoE methods), a .safetensors file,

@@ -4,6 +4,7 @@ import { PruneError } from '@prune/core';
 import { ZOO_LANGUAGE_MODELS, type ZooLanguageModelName, zooModelFolder } from '@prune/zoo';
 import { HELP, type WeightOptions, parseWeightArgs } from './args.js';
 import { selectBackend } from './backend.js';
+import { runDataCommand } from './data-job.js';
 import { type ChannelJobResult, runChannelJob } from './channel-job.js';
 import { type CheckpointJobResult, runCheckpointJob } from './checkpoint-job.js';
 import { type LmJobResult, runLmJob } from './lm-job.js';
@@ -226,6 +227,10 @@ async function runWeights(options: WeightOptions, io: CommandIo): Promise<void> 
  */
 export async function main(argv: readonly string[], io: CommandIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   try {
+    if (argv[0] === 'data') {
+      await runDataCommand(argv.slice(1), io.stdout);
+      return 0;
+    }
     const parsed = parseWeightArgs(argv);
     if (parsed.help) {
       io.stdout.write(HELP);
