@@ -30,6 +30,7 @@
 //   BENCH_LARGE_ROUNDS  timed rounds for it (default 3)
 //   BENCH_BACKENDS      our backends (default reference,tfjs-wasm)
 //   BENCH_LARGE_BACKENDS our backends for the synthetic layer (default: BENCH_BACKENDS)
+//   BENCH_METHODS       methods to time (default wanda,sparsegpt; the goals need both)
 //   BENCH_MODEL, BENCH_NSAMPLES, BENCH_SEQLEN, BENCH_SEED: as bench/weights-faithfulness.mjs
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -49,7 +50,7 @@ const BACKENDS = (process.env.BENCH_BACKENDS ?? 'reference,tfjs-wasm').split(','
 const LARGE_BACKENDS = (process.env.BENCH_LARGE_BACKENDS ?? BACKENDS.join(',')).split(',').map((s) => s.trim());
 const SPARSITY = 0.5;
 const TARGET = { kind: 'unstructured', sparsity: SPARSITY };
-const METHODS = ['wanda', 'sparsegpt'];
+const METHODS = (process.env.BENCH_METHODS ?? 'wanda,sparsegpt').split(',').map((s) => s.trim());
 
 /** [wall seconds, process CPU seconds] of fn(). */
 function timed(fn) {
@@ -245,16 +246,23 @@ async function main() {
     for (const [what, m, ref, ours] of parts) {
       console.log(`  ${what.padEnd(12)} ${m.padEnd(10)} reference ${fmt(ref.statistic)} | ${fmt(ref.prune)}; ` + Object.keys(ours).map((b) => `${b} ${fmt(ours[b].statistic)} | ${fmt(ours[b].prune)}`).join('; '));
     }
-    const goals = {
-      'wanda ≥ 5× faster than the reference': Object.fromEntries(backendNames.map((b) => [b, { model: modelRows[0].speedup[b], large: large?.methods.wanda.speedup[b] ?? null, modelCpu: modelRows[0].speedupCpu[b], largeCpu: large?.methods.wanda.speedupCpu[b] ?? null }])),
-      'sparsegpt within 2× of the reference (speed-up ≥ 0.5)': Object.fromEntries(backendNames.map((b) => [b, { model: modelRows[1].speedup[b], large: large?.methods.sparsegpt.speedup[b] ?? null, modelCpu: modelRows[1].speedupCpu[b], largeCpu: large?.methods.sparsegpt.speedupCpu[b] ?? null }])),
+    const goalOf = (m) => {
+      const row = modelRows.find((r) => r.method === m);
+      if (row === undefined) return undefined;
+      return Object.fromEntries(backendNames.map((b) => [b, { model: row.speedup[b], large: large?.methods[m]?.speedup[b] ?? null, modelCpu: row.speedupCpu[b], largeCpu: large?.methods[m]?.speedupCpu[b] ?? null }]));
     };
+    const goals = Object.fromEntries(
+      [
+        ['wanda ≥ 5× faster than the reference', goalOf('wanda')],
+        ['sparsegpt within 2× of the reference (speed-up ≥ 0.5)', goalOf('sparsegpt')],
+      ].filter(([, v]) => v !== undefined),
+    );
     console.log('\ngoals (speed-up, wall):');
     for (const [goal, byBackend] of Object.entries(goals)) {
       const need = goal.startsWith('wanda') ? 5 : 0.5;
       for (const [b, v] of Object.entries(byBackend)) {
-        const verdict = (x) => (x === null ? '—' : `${x.toFixed(2)}× ${x >= need ? 'met' : 'MISSED'}`);
-        console.log(`  ${goal} — ${b}: zoo LM ${verdict(v.model)}, synthetic ${verdict(v.large)} (CPU-time ratios: ${v.modelCpu.toFixed(2)}×, ${v.largeCpu === null ? '—' : v.largeCpu.toFixed(2) + '×'})`);
+        const verdict = (x) => (x === null || x === undefined ? '—' : `${x.toFixed(2)}× ${x >= need ? 'met' : 'MISSED'}`);
+        console.log(`  ${goal} — ${b}: zoo LM ${verdict(v.model)}, synthetic ${verdict(v.large)} (CPU-time ratios: ${v.modelCpu.toFixed(2)}×, ${v.largeCpu === null || v.largeCpu === undefined ? '—' : v.largeCpu.toFixed(2) + '×'})`);
       }
     }
     const out = {
@@ -277,8 +285,9 @@ async function main() {
       raw: lm.raw,
     };
     mkdirSync(join(HERE, 'results'), { recursive: true });
-    writeFileSync(join(HERE, 'results', 'weights-speed.json'), JSON.stringify(out, null, 1) + '\n');
-    console.log('\nwrote bench/results/weights-speed.json');
+    const file = METHODS.length === 2 ? 'weights-speed.json' : `weights-speed-${METHODS.join('-')}.json`;
+    writeFileSync(join(HERE, 'results', file), JSON.stringify(out, null, 1) + '\n');
+    console.log(`\nwrote bench/results/${file}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -175,6 +175,12 @@ function nthSmallest(values: Float32Array, k: number): number {
   return values[k];
 }
 
+/**
+ * The lazy batch update's product on another engine: returns Err·U[i1:i2, i2:] as a
+ * row-major float32 `[rows, cols − i2]` array, for `err` a row-major `[rows, i2 − i1]` array.
+ */
+export type LazyUpdateProduct = (err: Float32Array, i1: number, i2: number) => Float32Array;
+
 /** The sparsity pattern of one SparseGPT run, as the kernels take it. */
 export type SparseGPTPattern = { readonly kind: 'unstructured'; readonly sparsity: number } | { readonly kind: 'nm'; readonly prune: number; readonly group: number };
 
@@ -199,6 +205,9 @@ export type SparseGPTPattern = { readonly kind: 'unstructured'; readonly sparsit
  * @param u - row-major `[cols, cols]` upper factor from {@link upperCholeskyOfInverse}
  * @param pattern - unstructured sparsity or N:M (prune N of every M)
  * @param blockSize - B
+ * @param product - computes the lazy update's product Err·U[i1:i2, i2:] elsewhere (a
+ *   backend's native matmul), which is then subtracted on the host; without it the host
+ *   loop runs over the non-zero errors
  * @returns keep mask, 1 = kept, row-major `[rows, cols]`
  */
 export function sparsegptBlocks(
@@ -208,6 +217,7 @@ export function sparsegptBlocks(
   u: Float32Array,
   pattern: SparseGPTPattern,
   blockSize: number,
+  product?: LazyUpdateProduct,
 ): Uint8Array {
   const keep = new Uint8Array(rows * cols).fill(1);
   const err = new Float32Array(rows * blockSize);
@@ -273,8 +283,18 @@ export function sparsegptBlocks(
       }
     }
     if (i2 === cols) continue;
-    // Lazy batch update W[:, i2:] −= Err1·U[i1:i2, i2:], over the non-zero errors only.
     const tail = cols - i2;
+    if (product !== undefined) {
+      // Every block but the last is full, so err is exactly [rows, count] row-major.
+      const p = product(count === blockSize ? err : err.subarray(0, rows * count), i1, i2);
+      for (let r = 0; r < rows; r++) {
+        const wr = r * cols + i2;
+        const pr = r * tail;
+        for (let j = 0; j < tail; j++) w[wr + j] -= p[pr + j];
+      }
+      continue;
+    }
+    // Lazy batch update W[:, i2:] −= Err1·U[i1:i2, i2:], over the non-zero errors only.
     for (let r = 0; r < rows; r++) {
       let nnz = 0;
       const eBase = r * blockSize;
@@ -303,4 +323,115 @@ export function sparsegptBlocks(
     }
   }
   return keep;
+}
+
+/** C = A·B for row-major float32 A `[m, k]` and B `[k, n]`, on some engine (a backend's matmul). */
+export type Gemm = (a: Float32Array, b: Float32Array, m: number, k: number, n: number) => Float32Array;
+
+/** Row-major transpose of `[rows, cols]`. */
+function transposed(a: Float32Array, rows: number, cols: number): Float32Array {
+  const t = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = a[r * cols + c];
+  return t;
+}
+
+/** Lower Cholesky factor L of a small symmetric `[n, n]` matrix and L⁻¹, on the host in float64. */
+function hostCholeskyAndInverse(p: Float32Array, n: number): { l: Float32Array; li: Float32Array } | { pivot: number } {
+  const np = padTo4(n);
+  const m = new Float64Array(np * np);
+  for (let a = 0; a < np; a++) {
+    if (a >= n) m[a * np + a] = 1;
+    else for (let b = 0; b <= a; b++) m[a * np + b] = p[a * n + b];
+  }
+  const bad = choleskyInPlace(m, np);
+  if (bad >= 0) return { pivot: bad };
+  const l = new Float32Array(n * n);
+  const li = new Float32Array(n * n);
+  // Column j of L⁻¹ by forward substitution: X[i][j] = (δ_ij − Σ_{j≤k<i} L[i][k]·X[k][j]) / L[i][i].
+  const col = new Float64Array(n);
+  for (let j = 0; j < n; j++) {
+    col.fill(0);
+    for (let i = j; i < n; i++) {
+      const ri = i * np;
+      let v = i === j ? 1 : 0;
+      for (let k = j; k < i; k++) v -= m[ri + k] * col[k];
+      col[i] = v / m[ri + i];
+      li[i * n + j] = col[i];
+    }
+    for (let i = j; i < n; i++) l[i * n + j] = m[i * np + j];
+  }
+  return { l, li };
+}
+
+/**
+ * Lower Cholesky factor L of the symmetric positive definite `[n, n]` matrix P (row-major;
+ * its lower triangle is read) together with L⁻¹, by recursive halving, so that almost all
+ * of the O(n³) work is four matrix products per level, done by `gemm`:
+ * with P = [[A, ·], [B, C]], L₁₁ = chol(A), L₂₁ = B·L₁₁⁻ᵀ, L₂₂ = chol(C − L₂₁·L₂₁ᵀ), and
+ * L⁻¹ = [[L₁₁⁻¹, 0], [−L₂₂⁻¹·L₂₁·L₁₁⁻¹, L₂₂⁻¹]]. Blocks of at most `base` rows run on the
+ * host in float64.
+ */
+function choleskyAndInverse(p: Float32Array, n: number, gemm: Gemm, base: number): { l: Float32Array; li: Float32Array } | { pivot: number } {
+  if (n <= base) return hostCholeskyAndInverse(p, n);
+  const n1 = padTo4(n >> 1);
+  const n2 = n - n1;
+  const a = new Float32Array(n1 * n1);
+  const b = new Float32Array(n2 * n1);
+  const c = new Float32Array(n2 * n2);
+  for (let i = 0; i < n1; i++) a.set(p.subarray(i * n, i * n + n1), i * n1);
+  for (let i = 0; i < n2; i++) {
+    const row = (n1 + i) * n;
+    b.set(p.subarray(row, row + n1), i * n1);
+    c.set(p.subarray(row + n1, row + n), i * n2);
+  }
+  const first = choleskyAndInverse(a, n1, gemm, base);
+  if ('pivot' in first) return first;
+  const l21 = gemm(b, transposed(first.li, n1, n1), n2, n1, n1);
+  const q = gemm(l21, transposed(l21, n2, n1), n2, n1, n2);
+  for (let i = 0; i < c.length; i++) c[i] -= q[i];
+  const second = choleskyAndInverse(c, n2, gemm, base);
+  if ('pivot' in second) return { pivot: n1 + second.pivot };
+  const x21 = gemm(second.li, gemm(l21, first.li, n2, n1, n1), n2, n2, n1);
+  const l = new Float32Array(n * n);
+  const li = new Float32Array(n * n);
+  for (let i = 0; i < n1; i++) {
+    l.set(first.l.subarray(i * n1, (i + 1) * n1), i * n);
+    li.set(first.li.subarray(i * n1, (i + 1) * n1), i * n);
+  }
+  for (let i = 0; i < n2; i++) {
+    const row = (n1 + i) * n;
+    l.set(l21.subarray(i * n1, (i + 1) * n1), row);
+    l.set(second.l.subarray(i * n2, (i + 1) * n2), row + n1);
+    for (let j = 0; j < n1; j++) li[row + j] = -x21[i * n1 + j];
+    li.set(second.li.subarray(i * n2, (i + 1) * n2), row + n1);
+  }
+  return { l, li };
+}
+
+/**
+ * {@link upperCholeskyOfInverse} with the O(n³) work as matrix products on `gemm` (a
+ * backend's native matmul): the same reversal (U = J·M⁻¹·J with M the lower Cholesky factor
+ * of J·H·J), M and M⁻¹ by recursive halving down to blocks of `base` rows factored on the
+ * host in float64. The products round to float32, as the reference's float32 LAPACK chain
+ * does.
+ *
+ * @param h - row-major `[n, n]` symmetric matrix (only its upper triangle is read)
+ * @param n - its order
+ * @param gemm - the matrix product
+ * @param base - largest block factored on the host
+ * @returns `{ factor }` (row-major float32 `[n, n]`, zero below the diagonal), or `{ pivot }`
+ */
+export function upperCholeskyOfInverseBlocked(h: ArrayLike<number>, n: number, gemm: Gemm, base = 256): { factor: Float32Array } | { pivot: number } {
+  // P = J·H·J: P[a][b] = H[n−1−a][n−1−b]; its lower triangle is H's upper one.
+  const p = new Float32Array(n * n);
+  for (let a = 0; a < n; a++) {
+    const src = (n - 1 - a) * n;
+    for (let b = 0; b <= a; b++) p[a * n + b] = h[src + (n - 1 - b)];
+  }
+  const result = choleskyAndInverse(p, n, gemm, Math.max(4, base));
+  if ('pivot' in result) return { pivot: n - 1 - result.pivot };
+  const factor = new Float32Array(n * n);
+  const x = result.li;
+  for (let a = 0; a < n; a++) for (let b = 0; b <= a; b++) factor[(n - 1 - a) * n + (n - 1 - b)] = x[a * n + b];
+  return { factor };
 }

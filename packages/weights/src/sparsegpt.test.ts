@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { HessianAccumulator, PruneError, Random, fromArray, matmul, tensor } from '@prune/core';
+import { type Backend, HessianAccumulator, PruneError, Random, fromArray, matmul, referenceBackend, tensor } from '@prune/core';
 import { describe, expect, it } from 'vitest';
 import type { SparsityTarget } from './method.js';
 import { sparsegpt, sparsegptInverseHessian, sparsegptPrune } from './sparsegpt.js';
-import { upperCholeskyOfInverse } from './sparsegpt-kernels.js';
+import { upperCholeskyOfInverse, upperCholeskyOfInverseBlocked } from './sparsegpt-kernels.js';
 
 interface FixtureRun {
   blockSize: number;
@@ -33,12 +33,18 @@ function targetText(t: SparsityTarget): string {
   return t.kind === 'nm' ? `${t.prune}:${t.group}` : `unstructured ${t.sparsity}`;
 }
 
+// A backend other than the reference backend (its kernels, another identity): sparsegptPrune
+// then computes the lazy batch update's product with the backend's matmul, as it does on
+// tfjs-wasm, instead of the host loop.
+const nativeMatmul: Backend = { ...referenceBackend, name: 'reference-as-native' };
+
 describe('sparsegptPrune against the PyTorch reference (test/reference/sparsegpt_ref.py)', () => {
   for (const input of fixture.inputs) {
     for (const run of input.runs) {
-      it(`${input.name}, ${targetText(run.target)}, blocks of ${run.blockSize}: identical mask, weights within float32 tolerance`, () => {
-        const w = fromArray(f32(input.weight), [input.rows, input.cols], 'float32');
-        const h = fromArray(f32(input.hessian), [input.cols, input.cols], 'float32');
+      for (const backend of [referenceBackend, nativeMatmul]) {
+      it(`${input.name}, ${targetText(run.target)}, blocks of ${run.blockSize}, ${backend.name}: identical mask, weights within float32 tolerance`, () => {
+        const w = fromArray(f32(input.weight), [input.rows, input.cols], 'float32', { backend });
+        const h = fromArray(f32(input.hessian), [input.cols, input.cols], 'float32', { backend });
         const out = sparsegptPrune(w, h, run.target, { blockSize: run.blockSize, percdamp: run.percdamp });
         const keep = Array.from(out.mask.dataSync(), (v) => (v ? '1' : '0')).join('');
         expect(keep).toBe(run.expectedKeep);
@@ -60,6 +66,7 @@ describe('sparsegptPrune against the PyTorch reference (test/reference/sparsegpt
         for (const j of input.deadColumns) for (let r = 0; r < input.rows; r++) expect(got[r * input.cols + j]).toBe(0);
         for (const t of [w, h, out.weight, out.mask]) t.dispose();
       });
+      }
     }
   }
 });
@@ -216,5 +223,41 @@ describe('sparsegpt method', () => {
     stat.dispose();
     starved.dispose();
     reference.dispose();
+  });
+});
+
+describe('upperCholeskyOfInverseBlocked (recursive halving on a matrix product)', () => {
+  /** Row-major float32 product, float64 sums: the stand-in for a backend's matmul. */
+  const gemm = (a: Float32Array, b: Float32Array, m: number, k: number, n: number): Float32Array => Float32Array.from(matmulHost(a, b, m, k, n));
+
+  for (const n of [9, 50, 67]) {
+    it(`equals the float64 host factor within float32 tolerance (n = ${n}, host blocks of 8)`, () => {
+      const rng = new Random(n);
+      const x = Float64Array.from({ length: 3 * n * n }, () => rng.normal());
+      // H = XᵀX/3n + 0.1·I: symmetric positive definite, moderately conditioned.
+      const h = new Float32Array(n * n);
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < n; j++) {
+          let s = 0;
+          for (let t = 0; t < 3 * n; t++) s += x[t * n + i] * x[t * n + j];
+          h[i * n + j] = s / (3 * n) + (i === j ? 0.1 : 0);
+        }
+      }
+      const want = upperCholeskyOfInverse(h, n);
+      const got = upperCholeskyOfInverseBlocked(h, n, gemm, 8);
+      if (!('factor' in want) || !('factor' in got)) throw new Error('expected a factor');
+      let scale = 0;
+      for (const v of want.factor) scale = Math.max(scale, Math.abs(v));
+      for (let i = 0; i < n * n; i++) expect(Math.abs(got.factor[i] - want.factor[i])).toBeLessThanOrEqual(1e-4 * scale);
+      for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) expect(got.factor[i * n + j]).toBe(0);
+    });
+  }
+
+  it('reports the failing column of an indefinite matrix like the host factor', () => {
+    const n = 20;
+    const h = new Float32Array(n * n);
+    for (let i = 0; i < n; i++) h[i * n + i] = i === 6 ? -1 : 2;
+    expect(upperCholeskyOfInverseBlocked(h, n, gemm, 4)).toEqual(upperCholeskyOfInverse(h, n));
+    expect(upperCholeskyOfInverse(h, n)).toEqual({ pivot: 6 });
   });
 });

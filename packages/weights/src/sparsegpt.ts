@@ -1,7 +1,36 @@
-import { HessianAccumulator, PruneError, Tensor, fromArray } from '@prune/core';
-import type { AccumulatorOptions, PrunableLayer } from '@prune/core';
+import { HessianAccumulator, PruneError, Tensor, dispose, fromArray, matmul, referenceBackend, slice } from '@prune/core';
+import type { AccumulatorOptions, Backend, PrunableLayer } from '@prune/core';
 import type { PrunedLayer, PruningMethod, SparsityTarget } from './method.js';
-import { type SparseGPTPattern, sparsegptBlocks, upperCholeskyOfInverse } from './sparsegpt-kernels.js';
+import {
+  type Gemm,
+  type LazyUpdateProduct,
+  type SparseGPTPattern,
+  sparsegptBlocks,
+  upperCholeskyOfInverse,
+  upperCholeskyOfInverseBlocked,
+} from './sparsegpt-kernels.js';
+
+// Order of Hessian above which a backend with a native matmul computes the factor by
+// recursive halving (matrix products on the backend) instead of the host's float64 loops.
+const BLOCKED_FACTOR_MIN = 512;
+
+/**
+ * The matrix product of `backend` for host arrays, or undefined on the reference backend,
+ * whose matmul is no faster than the host loops here.
+ */
+function backendGemm(backend: Backend): Gemm | undefined {
+  if (backend === referenceBackend) return undefined;
+  return (a, b, m, k, n) => {
+    const ta = fromArray(a, [m, k], 'float32', { backend });
+    const tb = fromArray(b, [k, n], 'float32', { backend });
+    const c = matmul(ta, tb);
+    try {
+      return c.dataSync() as Float32Array;
+    } finally {
+      dispose([ta, tb, c]);
+    }
+  };
+}
 
 /** Options of {@link sparsegptPrune} and {@link sparsegpt}. */
 export interface SparseGPTOptions {
@@ -97,7 +126,7 @@ function checkTarget(op: string, target: unknown, columns: number, blockSize: nu
  * Dead inputs, damping and the inverse-Hessian factor on the host, as the reference does
  * before its block loop. Throws `NOT_POSITIVE_DEFINITE` with what to change.
  */
-function prepare(op: string, hessian: Tensor<'float32'>, percdamp: number, name: string): Prepared {
+function prepare(op: string, hessian: Tensor<'float32'>, percdamp: number, name: string, blockedMin = BLOCKED_FACTOR_MIN): Prepared {
   const n = hessian.shape[0];
   const h = hessian.dataSync() as Float32Array;
   let trace = 0;
@@ -124,7 +153,8 @@ function prepare(op: string, hessian: Tensor<'float32'>, percdamp: number, name:
     }
     work[j * n + j] = Math.fround(work[j * n + j] + damp);
   }
-  const result = upperCholeskyOfInverse(work, n);
+  const gemm = backendGemm(hessian.backend);
+  const result = gemm !== undefined && n >= blockedMin ? upperCholeskyOfInverseBlocked(work, n, gemm) : upperCholeskyOfInverse(work, n);
   if ('pivot' in result) {
     throw new PruneError(
       'NOT_POSITIVE_DEFINITE',
@@ -231,7 +261,33 @@ export function sparsegptPrune(weight: Tensor<'float32'>, hessian: Tensor<'float
     if (!dead[j]) continue;
     for (let r = 0; r < rows; r++) w[r * cols + j] = 0;
   }
-  const keep = sparsegptBlocks(w, rows, cols, factor, pattern, Math.min(blockSize, Math.max(cols, 1)));
+  const block = Math.min(blockSize, Math.max(cols, 1));
+  // The lazy batch update is a [rows, B]·[B, tail] product per block — most of the work. A
+  // backend with a native matmul (tfjs-wasm's XNNPACK, WebGL) multiplies it far faster than
+  // the host loop; on the reference backend the host loop, which skips the zero errors of
+  // kept weights, is the faster one.
+  const backend = weight.backend;
+  let uploaded: Tensor<'float32'> | undefined;
+  const product: LazyUpdateProduct | undefined =
+    backend === referenceBackend || cols <= block
+      ? undefined
+      : (err, i1, i2) => {
+          uploaded ??= fromArray(factor, [cols, cols], 'float32', { backend });
+          const e = fromArray(err, [rows, i2 - i1], 'float32', { backend });
+          const part = slice(uploaded, [i1, i2], [i2 - i1, cols - i2]);
+          const p = matmul(e, part);
+          try {
+            return p.dataSync() as Float32Array;
+          } finally {
+            dispose([e, part, p]);
+          }
+        };
+  let keep: Uint8Array;
+  try {
+    keep = sparsegptBlocks(w, rows, cols, factor, pattern, block, product);
+  } finally {
+    uploaded?.dispose();
+  }
   return {
     weight: fromArray(w, [rows, cols], 'float32', { backend: weight.backend }),
     mask: fromArray(keep, [rows, cols], 'bool', { backend: weight.backend }),

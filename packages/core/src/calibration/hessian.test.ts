@@ -112,4 +112,22 @@ describe('HessianAccumulator', () => {
     acc.reset();
     expect([...acc.value().dataSync()]).toEqual([0, 0, 0, 0]);
   });
+  for (const accumulation of ['float32', 'float64'] as const) {
+    it(`the host path (symmetric, reference backend) agrees with the op-by-op path and is exactly symmetric (${accumulation})`, () => {
+      // Per-token weights of 1 force the op-by-op term (mul, transpose, matmul).
+      const d = 13; // not a multiple of the 4×4 blocks
+      const batches = randomBatches(29, d, 18);
+      const host = new HessianAccumulator(d, { accumulation });
+      const ops = new HessianAccumulator(d, { accumulation });
+      for (const b of batches) {
+        host.update(tensor(b.data, b.shape));
+        const tokens = b.data.length / d;
+        ops.update(tensor(b.data, b.shape), { weights: tensor(new Float32Array(tokens).fill(1), [tokens]) });
+      }
+      const h = host.value().dataSync();
+      expect(relativeError(h, ops.value().dataSync())).toBeLessThan(1e-6);
+      expect(relativeError(h, direct(batches, d, 'sequences'))).toBeLessThan(1e-5);
+      for (let i = 0; i < d; i++) for (let j = 0; j < i; j++) expect(h[i * d + j]).toBe(h[j * d + i]);
+    });
+  }
 });

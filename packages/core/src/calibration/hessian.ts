@@ -1,9 +1,73 @@
 import { mul } from '../ops/elementwise.js';
-import { reshape } from '../ops/layout.js';
+import { reshape, transpose } from '../ops/layout.js';
 import { matmul } from '../ops/linalg.js';
 import type { Tensor } from '../tensor.js';
-import type { AccumulatorOptions, CalibrationAccumulation, CalibrationWeighting, UpdateOptions } from './batch.js';
+import type { AccumulatorOptions, BatchInfo, CalibrationAccumulation, CalibrationWeighting, UpdateOptions } from './batch.js';
 import { RunningAverage } from './running.js';
+
+const padTo4 = (n: number): number => (n + 3) & ~3;
+
+/**
+ * The Hessian term on the host: (f·X)ᵀ(f·X) with f = √(2/n) rounded to float32 and each
+ * f·x rounded to float32 (as `mul` then `matmul` compute it), sums in float64. XᵀX is
+ * symmetric, so only its upper triangle is computed — 4×4 blocks of dot products over the
+ * tokens of X's transposed, contiguous columns — and mirrored: half the multiply-adds of a
+ * general matmul.
+ */
+function hessianHost(x: Float32Array, info: BatchInfo, nNew: number, scaled: boolean): Float32Array {
+  const d = info.matrixShape[1];
+  const tokens = info.tokens;
+  const f = scaled ? Math.fround(Math.sqrt(2 / nNew)) : 1;
+  const dp = padTo4(d);
+  // xt[j·T + t] = f·x[t, j]; padded columns stay zero.
+  const xt = new Float32Array(dp * tokens);
+  for (let t = 0; t < tokens; t++) {
+    const o = t * d;
+    for (let j = 0; j < d; j++) xt[j * tokens + t] = x[o + j] * f;
+  }
+  const h = new Float32Array(d * d);
+  const block = new Float64Array(16);
+  for (let i0 = 0; i0 < dp; i0 += 4) {
+    const a0 = i0 * tokens;
+    const a1 = a0 + tokens;
+    const a2 = a1 + tokens;
+    const a3 = a2 + tokens;
+    for (let j0 = i0; j0 < dp; j0 += 4) {
+      const b0 = j0 * tokens;
+      const b1 = b0 + tokens;
+      const b2 = b1 + tokens;
+      const b3 = b2 + tokens;
+      let s00 = 0, s01 = 0, s02 = 0, s03 = 0;
+      let s10 = 0, s11 = 0, s12 = 0, s13 = 0;
+      let s20 = 0, s21 = 0, s22 = 0, s23 = 0;
+      let s30 = 0, s31 = 0, s32 = 0, s33 = 0;
+      for (let t = 0; t < tokens; t++) {
+        const p0 = xt[a0 + t], p1 = xt[a1 + t], p2 = xt[a2 + t], p3 = xt[a3 + t];
+        const q0 = xt[b0 + t], q1 = xt[b1 + t], q2 = xt[b2 + t], q3 = xt[b3 + t];
+        s00 += p0 * q0; s01 += p0 * q1; s02 += p0 * q2; s03 += p0 * q3;
+        s10 += p1 * q0; s11 += p1 * q1; s12 += p1 * q2; s13 += p1 * q3;
+        s20 += p2 * q0; s21 += p2 * q1; s22 += p2 * q2; s23 += p2 * q3;
+        s30 += p3 * q0; s31 += p3 * q1; s32 += p3 * q2; s33 += p3 * q3;
+      }
+      block[0] = s00; block[1] = s01; block[2] = s02; block[3] = s03;
+      block[4] = s10; block[5] = s11; block[6] = s12; block[7] = s13;
+      block[8] = s20; block[9] = s21; block[10] = s22; block[11] = s23;
+      block[12] = s30; block[13] = s31; block[14] = s32; block[15] = s33;
+      for (let a = 0; a < 4; a++) {
+        const i = i0 + a;
+        if (i >= d) break;
+        for (let b = 0; b < 4; b++) {
+          const j = j0 + b;
+          if (j >= d || j < i) continue;
+          const v = block[a * 4 + b];
+          h[i * d + j] = v;
+          h[j * d + i] = v;
+        }
+      }
+    }
+  }
+  return h;
+}
 
 /**
  * Streaming layer Hessian of the reconstruction loss, H = (2/N)·XᵀX — SparseGPT's
@@ -79,8 +143,10 @@ export class HessianAccumulator {
       const factor = scaled ? Math.sqrt(2 / nNew) : 1;
       if (weights !== undefined) rows = mul(rows, reshape(scaled ? mul(weights, factor) : weights, info.weightShape));
       else if (scaled) rows = mul(rows, factor);
-      return matmul(rows, rows, { transposeA: true });
-    });
+      // XᵀX with X transposed first: a transposed-A matmul is far slower than a plain one
+      // on some backends (tfjs-wasm's XNNPACK path), and the copy is T·d against T·d² work.
+      return matmul(transpose(rows), rows);
+    }, hessianHost);
   }
 
   /** H as a new float32 tensor `[d_in, d_in]` the caller owns (zeros before the first batch). */
