@@ -5,7 +5,8 @@
   when tokens are dropped at block 1, and the logits, sizes and token counts with ToMe
   (bipartite soft matching on keys, size-weighted merging, proportional attention, protected
   CLS — the algorithm of facebookresearch/ToMe tome/merge.py and patch/timm.py).
-- vit-trained.json: logits of the shipped weights (weights/vit) on the first 4 test images.
+- vit-trained.json: logits of the shipped weights (weights/vit) on the first 4 test images
+  and their predicted classes on the first 200.
 
 Usage: /usr/bin/python3 make_vit_parity_fixture.py
 """
@@ -141,9 +142,11 @@ def trained():
     x, y = load("test")
     with torch.no_grad():
         logits = m(x[:4])
+        preds = m(x[:200]).argmax(-1)
     with open(os.path.join(fixtures, "vit-trained.json"), "w") as f:
-        json.dump({"images": "first 4 Fashion-MNIST test images", "labels": y[:4].tolist(),
-                   "logits": logits.flatten().tolist()}, f)
+        json.dump({"images": "first Fashion-MNIST test images", "labels": y[:4].tolist(),
+                   "logits": logits.flatten().tolist(), "predictions200": preds.tolist(),
+                   "correct200": int((preds == y[:200]).sum())}, f)
     print("trained ok", logits.argmax(-1).tolist(), y[:4].tolist())
 
 

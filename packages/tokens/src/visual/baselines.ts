@@ -7,7 +7,7 @@ export interface RandomKeepOptions {
   count: number;
   /** Number kept. */
   keep: number;
-  /** Source of randomness; pass a seeded {@link Random} (or a seed) to make runs repeatable. */
+  /** Source of randomness: a seeded `Random` of `@prune/core`, or a seed. */
   random: Random | number;
 }
 

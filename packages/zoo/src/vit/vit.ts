@@ -27,7 +27,6 @@ import {
 } from '@prune/core';
 import { type VitBlockTokens, type VitConfig, vitExpectedShapes, vitFlops } from './config.js';
 
-type F32 = Tensor<'float32'>;
 
 /**
  * What a block shows a {@link VitTokenHook} after its attention branch, for one image.
@@ -37,11 +36,11 @@ export interface VitLayerView {
   /** Block index, from 0. */
   layer: number;
   /** The residual stream after the attention branch, [n, d]. */
-  tokens: F32;
+  tokens: Tensor<'float32'>;
   /** Softmax attention of the block, [heads, n, n] (rows are queries). */
-  attention: F32;
+  attention: Tensor<'float32'>;
   /** Keys averaged over heads, [n, headDim]. */
-  keys: F32;
+  keys: Tensor<'float32'>;
   /** Token sizes after merges; `undefined` while every token is one patch. */
   sizes: Float32Array | undefined;
   /** Original patch position of each token (−1 for CLS). */
@@ -58,7 +57,7 @@ export interface VitLayerView {
  */
 export type VitTokenAction =
   | { readonly keep: Int32Array }
-  | { readonly tokens: F32; readonly sizes: Float32Array; readonly positions: Int32Array };
+  | { readonly tokens: Tensor<'float32'>; readonly sizes: Float32Array; readonly positions: Int32Array };
 
 /**
  * Called in every block between attention and MLP; `@prune/tokens` hooks (HiPrune, G-Prune,
@@ -93,7 +92,7 @@ export interface VitForwardResult {
 /** Residual stream state between blocks. */
 export interface VitState {
   /** Tokens, [n, d], CLS first. */
-  tokens: F32;
+  tokens: Tensor<'float32'>;
   /** Token sizes (`undefined`: all 1). */
   sizes: Float32Array | undefined;
   /** Original patch position of each token (−1 for CLS). */
@@ -103,11 +102,11 @@ export interface VitState {
 /** Output of {@link VitModel.attentionBranch}. */
 export interface VitAttentionOutput {
   /** x + Attn(LN₁(x)), [n, d]. */
-  tokens: F32;
+  tokens: Tensor<'float32'>;
   /** Softmax attention, [heads, n, n]. */
-  attention: F32;
+  attention: Tensor<'float32'>;
   /** Keys averaged over heads, [n, headDim]. */
-  keys: F32;
+  keys: Tensor<'float32'>;
 }
 
 /** Options of {@link VitModel.fromSafetensors}. */
@@ -134,7 +133,7 @@ export class VitModel {
   readonly backend: Backend;
   /** Patches per side. */
   readonly gridSize: number;
-  readonly #w = new Map<string, F32>();
+  readonly #w = new Map<string, Tensor<'float32'>>();
 
   /**
    * @param config - hyper-parameters
@@ -151,7 +150,7 @@ export class VitModel {
       if (t.shape.join() !== shape.join()) {
         throw new PruneError('SHAPE_MISMATCH', `ViT checkpoint: "${name}" has shape [${t.shape}] but the config implies [${shape}]`);
       }
-      this.#w.set(name, keep(t as F32));
+      this.#w.set(name, keep(t as Tensor<'float32'>));
     }
   }
 
@@ -187,7 +186,7 @@ export class VitModel {
     this.#w.clear();
   }
 
-  #weight(name: string): F32 {
+  #weight(name: string): Tensor<'float32'> {
     const t = this.#w.get(name);
     if (!t) throw new PruneError('DISPOSED', `ViT weight "${name}" is gone; the model was disposed`);
     return t;
@@ -225,7 +224,7 @@ export class VitModel {
     return { tokens, sizes: undefined, positions: Int32Array.from({ length: g * g + 1 }, (_, i) => i - 1) };
   }
 
-  #layerNorm(x: F32, prefix: string): F32 {
+  #layerNorm(x: Tensor<'float32'>, prefix: string): Tensor<'float32'> {
     const mu = mean(x, { axis: -1, keepDims: true });
     const xc = sub(x, mu);
     const v = mean(square(xc), { axis: -1, keepDims: true });
@@ -266,7 +265,7 @@ export class VitModel {
    * @param tokens - [n, d]
    * @returns [n, d]
    */
-  mlpBranch(layer: number, tokens: F32): F32 {
+  mlpBranch(layer: number, tokens: Tensor<'float32'>): Tensor<'float32'> {
     const b = `blocks.${layer}`;
     return tidy(() => {
       const y = this.#layerNorm(tokens, `${b}.norm2`);
@@ -280,7 +279,7 @@ export class VitModel {
    * @param tokens - [n, d], CLS first
    * @returns logits
    */
-  classify(tokens: F32): Float32Array {
+  classify(tokens: Tensor<'float32'>): Float32Array {
     const d = this.config.hidden_size;
     const out = tidy(() => {
       const cls = this.#layerNorm(slice(tokens, [0, 0], [1, d]), 'norm');
@@ -299,7 +298,7 @@ export class VitModel {
    * @param action - what to keep or the merged tokens
    * @returns the state entering the MLP
    */
-  applyAction(tokens: F32, state: VitState, action: VitTokenAction | undefined): VitState {
+  applyAction(tokens: Tensor<'float32'>, state: VitState, action: VitTokenAction | undefined): VitState {
     if (!action) return { tokens, sizes: state.sizes, positions: state.positions };
     const n = tokens.shape[0];
     if ('keep' in action) {
