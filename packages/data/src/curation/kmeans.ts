@@ -18,6 +18,11 @@ export interface KMeansOptions extends ProgressOptions {
    */
   initialCentroids?: Float32Array | Float64Array;
   /**
+   * Candidates drawn per k-means++ centroid; the one that lowers the potential most is kept.
+   * @defaultValue `2 + ⌊ln k⌋` (scikit-learn's choice)
+   */
+  initTrials?: number;
+  /**
    * Run k-means++ on a uniform sample of this many rows instead of all rows (cheaper seeding
    * on very large inputs).
    * @defaultValue all rows for {@link kmeans}; `3·batchSize` for {@link miniBatchKmeans}
@@ -88,23 +93,26 @@ function initialCentroids(e: Embeddings, options: KMeansOptions, rng: Random, de
   }
   const sampleSize = Math.min(e.count, Math.max(k, options.initSampleSize ?? defaultSample));
   checkInteger('initSampleSize', sampleSize, 1);
-  return kmeansPlusPlus(e, k, rng, sampleSize);
+  return kmeansPlusPlus(e, k, rng, sampleSize, options.initTrials);
 }
 
 /**
- * k-means++ seeding (Arthur & Vassilvitskii 2007): the first centroid is a uniform row, each
- * next one a row drawn with probability proportional to D(x)², its squared distance to the
- * nearest centroid chosen so far. Rows whose nearest centroid is at least 2·D(x) from the new
- * one cannot move closer, so their distance is not recomputed (exact, by the triangle
- * inequality).
+ * Greedy k-means++ seeding (Arthur & Vassilvitskii 2007, with local trials as in
+ * scikit-learn): the first centroid is a uniform row; for each next one, `trials` candidate
+ * rows are drawn with probability proportional to D(x)², the squared distance to the nearest
+ * centroid so far, and the candidate that lowers Σ D(x)² the most is kept. Rows whose nearest
+ * centroid is at least 2·D(x) from a candidate cannot move closer to it, so their distance is
+ * not computed (exact, by the triangle inequality).
  *
  * @param e - the rows
  * @param k - number of centroids
  * @param rng - random stream
  * @param sampleSize - seed from a uniform sample of this many rows
+ * @param trials - candidates per centroid; 1 is plain k-means++
  * @returns `k·dim` centroids (float64)
  */
-export function kmeansPlusPlus(e: Embeddings, k: number, rng: Random, sampleSize = e.count): Float64Array {
+export function kmeansPlusPlus(e: Embeddings, k: number, rng: Random, sampleSize = e.count, trials = 2 + Math.floor(Math.log(k))): Float64Array {
+  checkInteger('trials', trials, 1);
   const { dim } = e;
   let rows: Int32Array | undefined;
   let n = e.count;
@@ -117,6 +125,7 @@ export function kmeansPlusPlus(e: Embeddings, k: number, rng: Random, sampleSize
   const centroids = new Float64Array(k * dim);
   const d2 = new Float64Array(n);
   const nearest = new Int32Array(n);
+  const candidate = new Float64Array(dim);
   const copyRow = (row: number, j: number): void => {
     for (let t = 0; t < dim; t++) centroids[j * dim + t] = e.data[row * dim + t];
   };
@@ -127,42 +136,69 @@ export function kmeansPlusPlus(e: Embeddings, k: number, rng: Random, sampleSize
     total += d2[i];
   }
   const between = new Float64Array(k);
-  for (let j = 1; j < k; j++) {
-    let pick = -1;
-    if (total > 0) {
-      let target = rng.uniform() * total;
-      for (let i = 0; i < n; i++) {
-        target -= d2[i];
-        if (target < 0) {
-          pick = i;
-          break;
-        }
-      }
-      // Rounding can leave target ≥ 0 after the last row: take the last row with mass.
-      if (pick < 0) for (let i = n - 1; i >= 0 && pick < 0; i--) if (d2[i] > 0) pick = i;
+  const draw = (): number => {
+    if (!(total > 0)) return rng.int(n); // every row coincides with a centroid already
+    let target = rng.uniform() * total;
+    for (let i = 0; i < n; i++) {
+      target -= d2[i];
+      if (target < 0) return i;
     }
-    if (pick < 0) pick = rng.int(n); // every row coincides with a centroid already
-    copyRow(rowOf(pick), j);
+    // Rounding can leave target ≥ 0 after the last row: take the last row with mass.
+    for (let i = n - 1; i >= 0; i--) if (d2[i] > 0) return i;
+    return rng.int(n);
+  };
+  // Potential Σ min(D², ‖x − c‖²) with c = candidate (as centroid j), optionally committing it.
+  const potential = (j: number, commit: boolean): number => {
     for (let c = 0; c < j; c++) {
       let s = 0;
       for (let t = 0; t < dim; t++) {
-        const v = centroids[c * dim + t] - centroids[j * dim + t];
+        const v = centroids[c * dim + t] - candidate[t];
         s += v * v;
       }
       between[c] = s;
     }
-    total = 0;
+    let sum = 0;
     for (let i = 0; i < n; i++) {
-      // ‖c_new − c_a‖ ≥ 2·D(x)  ⇔  between² ≥ 4·D²: the new centroid cannot be nearer.
-      if (between[nearest[i]] < 4 * d2[i]) {
-        const d = squaredDistanceTo(e.data, rowOf(i), dim, centroids, j);
-        if (d < d2[i]) {
-          d2[i] = d;
-          nearest[i] = j;
+      let d = d2[i];
+      // ‖c_new − c_a‖ ≥ 2·D(x)  ⇔  between ≥ 4·D²: the candidate cannot be nearer.
+      if (between[nearest[i]] < 4 * d) {
+        const xo = rowOf(i) * dim;
+        let s = 0;
+        for (let t = 0; t < dim; t++) {
+          const v = e.data[xo + t] - candidate[t];
+          s += v * v;
+        }
+        if (s < d) {
+          d = s;
+          if (commit) {
+            d2[i] = s;
+            nearest[i] = j;
+          }
         }
       }
-      total += d2[i];
+      sum += d;
     }
+    return sum;
+  };
+  for (let j = 1; j < k; j++) {
+    let bestRow = -1;
+    let bestPotential = Infinity;
+    for (let trial = 0; trial < trials; trial++) {
+      const row = rowOf(draw());
+      if (trials === 1) {
+        bestRow = row;
+        break;
+      }
+      for (let t = 0; t < dim; t++) candidate[t] = e.data[row * dim + t];
+      const p = potential(j, false);
+      if (p < bestPotential) {
+        bestPotential = p;
+        bestRow = row;
+      }
+    }
+    for (let t = 0; t < dim; t++) candidate[t] = e.data[bestRow * dim + t];
+    copyRow(bestRow, j);
+    total = potential(j, true);
   }
   return centroids;
 }
