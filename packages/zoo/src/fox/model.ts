@@ -14,6 +14,7 @@ import {
   type Tensor,
   add,
   dispose,
+  fromArray,
   gather,
   getBackend,
   keep,
@@ -159,14 +160,18 @@ export class FoxModel {
     };
   }
 
-  /** Token embeddings `[batch, seq, d]` of int32 `ids` `[seq]` or `[batch, seq]`. */
+  /** Token embeddings `[batch, seq, d]` of int32 `ids` `[seq]` or `[batch, seq]` (on any backend). */
   embed(ids: Tensor): Tensor<'float32'> {
     if (ids.dtype !== 'int32') throw new PruneError('DTYPE_MISMATCH', `${this.description}: token ids must be an int32 tensor, got ${ids.dtype}`);
     if (ids.rank < 1 || ids.rank > 2 || ids.size === 0) throw new PruneError('SHAPE_MISMATCH', `${this.description}: token ids must be [seq] or [batch, seq] with seq ≥ 1, got [${ids.shape}]`);
     const [b, t] = ids.rank === 1 ? [1, ids.shape[0]] : [ids.shape[0], ids.shape[1]];
     const vocab = this.config.vocab_size;
     if ((ids.dataSync() as Int32Array).some((v) => v < 0 || v >= vocab)) throw new PruneError('OUT_OF_RANGE', `${this.description}: token ids must lie in 0..${vocab - 1}`);
-    return tidy(() => reshape(gather(this.#weight('model.embed_tokens.weight'), reshape(ids as Tensor<'int32'>, [b * t]), 0), [b, t, this.config.hidden_size]));
+    return tidy(() => {
+      // Token ids are small: bring them to the weights' backend (e.g. from perplexity()).
+      const here = ids.backend === this.backend ? (ids as Tensor<'int32'>) : fromArray(ids.dataSync() as Int32Array, [b * t], 'int32', { backend: this.backend });
+      return reshape(gather(this.#weight('model.embed_tokens.weight'), reshape(here, [b * t]), 0), [b, t, this.config.hidden_size]);
+    });
   }
 
   /**
