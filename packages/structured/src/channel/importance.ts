@@ -189,7 +189,15 @@ export function taylor(options: TaylorOptions): ChannelCriterion {
         for (const v of list) v.trainable = true;
         for (const batch of options.batches) {
           if (batch.y === undefined) throw new PruneError('INVALID_ARGUMENT', 'taylor: every calibration batch needs a target y for the loss');
-          const { grads, value } = tf.variableGrads(() => options.loss(batch.y!, graph.model.apply(modelInputs(batch.x), { training: false }) as tf.Tensor), list);
+          let result: { grads: tf.NamedTensorMap; value: tf.Scalar };
+          try {
+            result = tf.variableGrads(() => options.loss(batch.y!, graph.model.apply(modelInputs(batch.x), { training: false }) as tf.Tensor), list);
+          } catch (cause) {
+            const message = (cause as Error)?.message ?? String(cause);
+            if (!/kernel|gradient/i.test(message)) throw cause;
+            throw new PruneError('KERNEL_UNAVAILABLE', `taylor: the tfjs "${tf.getBackend()}" backend cannot differentiate this model (${message}); compute Taylor scores on the cpu backend (createTfjsBackend({ backend: 'cpu' }))`, { cause });
+          }
+          const { grads, value } = result;
           value.dispose();
           for (const [name, g] of Object.entries(grads)) {
             const prev = sums.get(name);

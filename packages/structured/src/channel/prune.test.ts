@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { samplePhotos, writeNsfwjsMobileNetV2 } from '../../../tfjs/test/tfjs-folder.js';
 import { maskChannels } from './apply.js';
 import { buildChannelGraph } from './graph.js';
-import { bnScale, l1Norm } from './importance.js';
+import { bnScale, l1Norm, taylor } from './importance.js';
 import { loadModelFolder, saveModelFolder, storageLike } from './io.js';
 import { compareLatency, pruneChannels, savedBytes } from './prune.js';
 import { countMacs } from './report.js';
@@ -64,6 +64,12 @@ describe('pruneChannels', () => {
     const [a, b] = await compareLatency([model, small], tf.zeros([2, 8, 8, 3]), { rounds: 2 });
     expect(a).toBeGreaterThan(0);
     expect(b).toBeGreaterThan(0);
+  });
+
+  it('says to use the cpu backend when the tfjs backend cannot differentiate a conv (Taylor on wasm)', async () => {
+    const batches = [{ x: tf.zeros([1, 8, 8, 3]), y: tf.oneHot(tf.tensor1d([1], 'int32'), 4) }];
+    const loss = (y: tf.Tensor, p: tf.Tensor) => tf.losses.softmaxCrossEntropy(y, p) as tf.Scalar;
+    await expect(pruneChannels(cnn(), { ratio: 0.3, criterion: taylor({ batches, loss }) })).rejects.toThrowError(/backend cannot differentiate this model .*cpu backend/);
   });
 
   it('rejects missing options', async () => {
