@@ -13,8 +13,8 @@
 // and reports the median per image.
 //
 // Usage: node bench/tokens-visual.mjs [--images 10000] [--seeds 3] [--prune-layer 2]
-//        [--object-layer 1] [--latency-images 40] [--latency-rounds 5] [--weights DIR]
-// Needs built packages (core, zoo, tokens). Writes bench/results/tokens-visual.json.
+//        [--object-layer 1] [--latency-images 40] [--latency-rounds 5] [--weights DIR] [--out FILE]
+// Needs built packages (core, zoo, tokens). Writes bench/results/tokens-visual.json (or --out).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { clone } from '../packages/core/dist/index.js';
@@ -32,6 +32,7 @@ const { values } = parseArgs({
     'latency-images': { type: 'string', default: '40' },
     'latency-rounds': { type: 'string', default: '5' },
     weights: { type: 'string' },
+    out: { type: 'string', default: new URL('./results/tokens-visual.json', import.meta.url).pathname },
   },
 });
 const nImages = Number(values.images);
@@ -68,6 +69,58 @@ for (const c of configs) {
   c.correct = 0;
   c.flops = 0;
   c.tokensAfter = 0;
+  c.blankKept = 0;
+  c.keptTotal = 0;
+  c.spreadSum = 0;
+  c.spreadImages = 0;
+  c.redundancySum = 0;
+}
+
+// Diagnostic: mean pairwise cosine similarity of the kept tokens' hidden states at block K
+// (how much the kept tokens repeat each other).
+function meanPairwiseCosine(x, d, rows) {
+  const norms = rows.map((r) => Math.hypot(...x.subarray(r * d, (r + 1) * d)));
+  let sum = 0;
+  let pairs = 0;
+  for (let a = 0; a < rows.length; a++) {
+    for (let b = a + 1; b < rows.length; b++) {
+      let dot = 0;
+      for (let k = 0; k < d; k++) dot += x[rows[a] * d + k] * x[rows[b] * d + k];
+      sum += dot / (norms[a] * norms[b]);
+      pairs++;
+    }
+  }
+  return pairs ? sum / pairs : null;
+}
+
+// Diagnostic: mean pairwise Euclidean distance (in patches) between the kept patches.
+function spread(positions) {
+  let sum = 0;
+  let pairs = 0;
+  for (let a = 0; a < positions.length; a++) {
+    for (let b = a + 1; b < positions.length; b++) {
+      const dy = Math.floor(positions[a] / model.gridSize) - Math.floor(positions[b] / model.gridSize);
+      const dx = (positions[a] % model.gridSize) - (positions[b] % model.gridSize);
+      sum += Math.hypot(dx, dy);
+      pairs++;
+    }
+  }
+  return pairs ? sum / pairs : 0;
+}
+
+// Diagnostic: a patch is blank when none of its pixels exceeds 0.05 (background).
+const P = config.patch_size;
+const S = config.image_size;
+function blankPatches(i) {
+  const blank = new Uint8Array(N);
+  for (let p = 0; p < N; p++) {
+    const r0 = Math.floor(p / model.gridSize) * P;
+    const c0 = (p % model.gridSize) * P;
+    let max = 0;
+    for (let y = 0; y < P; y++) for (let x = 0; x < P; x++) max = Math.max(max, data.images[i * S * S + (r0 + y) * S + c0 + x]);
+    blank[p] = max <= 0.05 ? 1 : 0;
+  }
+  return blank;
 }
 /**
  * Runs image i through every config, sharing blocks 0..K−1 and block K's attention between
@@ -80,9 +133,12 @@ function runShared(i, cs) {
   }, prefixBlocks);
   const att = model.attentionBranch(K, pre);
   const view = { layer: K, tokens: att.tokens, attention: att.attention, keys: att.keys, sizes: undefined, positions: pre.positions, gridHeight: model.gridSize, gridWidth: model.gridSize };
+  const feats = att.tokens.dataSync();
+  const d = att.tokens.shape[1];
   const results = cs.map((c) => {
     if (c.method.tome) return model.forward(data.images, i, { hook: c.hook });
     const action = c.hook?.afterAttention(view);
+    const keptTokens = action && 'keep' in action ? Array.from(action.keep).slice(1) : Array.from({ length: N }, (_, p) => p + 1);
     const mid = model.applyAction(clone(att.tokens), pre, action);
     const blocks = [...prefixBlocks, { attention: att.tokens.shape[0], mlp: mid.tokens.shape[0] }];
     const afterK = model.mlpBranch(K, mid.tokens);
@@ -90,7 +146,7 @@ function runShared(i, cs) {
     const end = model.runBlocks({ ...mid, tokens: afterK }, K + 1, L, { hook: c.hook }, blocks);
     const logits = model.classify(end.tokens);
     end.tokens.dispose();
-    return { logits, blocks };
+    return { logits, blocks, keptPositions: mid.positions.subarray(1), redundancy: meanPairwiseCosine(feats, d, keptTokens) };
   });
   pre.tokens.dispose();
   att.tokens.dispose();
@@ -137,7 +193,17 @@ const started = Date.now();
 let done = 0;
 for (let i = 0; i < data.count; i++) {
   const results = runShared(i, configs);
+  const blank = blankPatches(i);
   configs.forEach((c, k) => {
+    if (results[k].keptPositions) {
+      for (const p of results[k].keptPositions) c.blankKept += blank[p];
+      c.keptTotal += results[k].keptPositions.length;
+      if (results[k].keptPositions.length > 1) {
+        c.spreadSum += spread(results[k].keptPositions);
+        c.redundancySum += results[k].redundancy;
+        c.spreadImages++;
+      }
+    }
     if (argmaxOf(results[k].logits) === data.labels[i]) c.correct++;
     c.flops += vitFlops(config, results[k].blocks);
     c.tokensAfter += results[k].blocks[L - 1].mlp - 1;
@@ -176,6 +242,12 @@ async function report(final) {
       accuracyPerSeed: cs.length > 1 ? accs : undefined,
       relativeAccuracy: acc / (dense.correct / done),
       patchesInLastBlock: c0.tokensAfter / done,
+      // Share of kept patches that are blank background (ToMe merges, so it has none).
+      blankShareOfKept: c0.method.tome ? null : cs.reduce((a, c) => a + c.blankKept, 0) / Math.max(1, cs.reduce((a, c) => a + c.keptTotal, 0)),
+      // Mean pairwise distance of the kept patches on the grid (patch units).
+      keptSpread: c0.method.tome || c0.keep < 2 ? null : cs.reduce((a, c) => a + c.spreadSum, 0) / Math.max(1, cs.reduce((a, c) => a + c.spreadImages, 0)),
+      // Mean pairwise cosine similarity of the kept tokens' block-K hidden states.
+      keptRedundancy: c0.method.tome || c0.keep < 2 ? null : cs.reduce((a, c) => a + c.redundancySum, 0) / Math.max(1, cs.reduce((a, c) => a + c.spreadImages, 0)),
       mflops: c0.flops / done / 1e6,
       flopsRatio: c0.flops / dense.flops,
       latencyCpuMs: lat,
@@ -184,7 +256,7 @@ async function report(final) {
     });
   }
   const pct = (x) => `${(100 * x).toFixed(2)}%`;
-  const header = ['keep', 'method', 'accuracy', 'of unpruned', 'MFLOPs', 'FLOPs', 'CPU ms/image', 'wall ms/image', 'speed-up (CPU)'];
+  const header = ['keep', 'method', 'accuracy', 'of unpruned', 'MFLOPs', 'FLOPs', 'CPU ms/image', 'wall ms/image', 'speed-up (CPU)', 'blank kept', 'spread', 'redundancy'];
   const lines = rows.map((r) => [
     `${Math.round(r.keepRatio * 100)}% (${r.keptPatches})`,
     r.method + (r.seeds > 1 ? ` (mean of ${r.seeds} seeds)` : ''),
@@ -195,19 +267,22 @@ async function report(final) {
     r.latencyCpuMs.toFixed(2),
     r.latencyWallMs.toFixed(2),
     `${r.speedup.toFixed(2)}×`,
+    r.blankShareOfKept === null || r.keptPatches === 0 ? '—' : pct(r.blankShareOfKept),
+    r.keptSpread === null ? '—' : r.keptSpread.toFixed(2),
+    r.keptRedundancy === null ? '—' : r.keptRedundancy.toFixed(3),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const md = [header, widths.map((w) => '-'.repeat(w)), ...lines].map((l) => `| ${l.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`).join('\n');
   const seconds = Math.round((Date.now() - started) / 1000);
   if (!final) {
-    await writeFile(new URL('./results/tokens-visual.json', import.meta.url), `${JSON.stringify({ partial: true, images: done, pruneLayer: K, objectLayer, seeds: nSeeds, seconds, rows }, null, 2)}\n`);
+    await writeFile(values.out, `${JSON.stringify({ partial: true, images: done, pruneLayer: K, objectLayer, seeds: nSeeds, seconds, rows }, null, 2)}\n`);
     return;
   }
   console.log(md);
-  console.log(`\n${done} test images (the first ${done} of the split), prune block K = ${K}, HiPrune object block ${objectLayer}, random over ${nSeeds} seeds; latency: median over ${rounds} interleaved rounds of ${latImages} images each, one thread; ${seconds} s`);
+  console.log(`\n${done} test images (the first ${done} of the split), prune block K = ${K}, HiPrune object block ${objectLayer}, random over ${nSeeds} seeds; blank kept = share of kept patches with no pixel above 0.05; spread = mean pairwise distance of kept patches in patch units; redundancy = mean pairwise cosine similarity of the kept tokens' hidden states at block K; latency: median over ${rounds} interleaved rounds of ${latImages} images each, one thread; ${seconds} s`);
   await mkdir(new URL('./results/', import.meta.url), { recursive: true });
   await writeFile(
-    new URL('./results/tokens-visual.json', import.meta.url),
+    values.out,
     `${JSON.stringify({ images: done, pruneLayer: K, objectLayer, seeds: nSeeds, latencyImages: latImages, latencyRounds: rounds, seconds, node: process.version, rows }, null, 2)}\n`,
   );
 }
