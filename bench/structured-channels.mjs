@@ -9,13 +9,14 @@
 //
 // Images: scikit-image's sample photographs (Debian python3-skimage 0.19.3, data_dir): 9
 // colour and 8 greyscale photos, each as 10 views (centre square, four 75% corner crops, and
-// their mirror images) = 170 images, plus 200 Labeled-Faces-in-the-Wild crops (lfw_subset,
-// 25×25 greyscale); all resized to 224×224 RGB. Taylor calibrates on the first 32 faces with
-// the dense model's own top-1 class as the label (no labels ship with these photos); they are
-// left out of the evaluation.
+// their mirror images) = 170 images, plus Labeled-Faces-in-the-Wild crops (lfw_subset, 25×25
+// greyscale); all resized to 224×224 RGB. Taylor calibrates on the first 16 faces with the
+// dense model's own top-1 class as the label (no labels ship with these photos); the next 100
+// faces join the evaluation. Scores are computed once per criterion, then each ratio is
+// selected, shrunk, saved, reloaded and evaluated.
 //
-// Usage: nice -n 10 node bench/structured-channels.mjs [--rounds 7] [--ratios 0.3,0.5]
-//        [--criteria l1,bn-scale,taylor]
+// Usage: nice -n 10 node bench/structured-channels.mjs [--rounds 5] [--ratios 0.3,0.5]
+//        [--criteria l1,bn-scale,taylor] [--faces 100] [--calibration 16]
 // Needs: pnpm install; packages built (core, tfjs, structured); /usr/bin/python3 with skimage.
 // Writes bench/results/structured-channels.json.
 import { execFileSync } from 'node:child_process';
@@ -31,18 +32,23 @@ import {
   bnScale,
   buildChannelGraph,
   compareLatency,
+  countMacs,
   l1Norm,
   loadModelFolder,
   maskChannels,
-  pruneChannels,
   saveModelFolder,
+  scoreChannels,
+  selectChannels,
+  shrinkModel,
   storageLike,
   taylor,
 } from '../packages/structured/dist/index.js';
 
 const { values } = parseArgs({
   options: {
-    rounds: { type: 'string', default: '7' },
+    rounds: { type: 'string', default: '5' },
+    faces: { type: 'string', default: '100' },
+    calibration: { type: 'string', default: '16' },
     ratios: { type: 'string', default: '0.3,0.5' },
     criteria: { type: 'string', default: 'l1,bn-scale,taylor' },
   },
@@ -101,11 +107,12 @@ const photosFile = join(work, 'photos.f32');
 const count = Number(execFileSync('/usr/bin/python3', ['-c', PHOTOS, photosFile], { encoding: 'utf8' }).trim());
 const pixels = new Float32Array((await readFile(photosFile)).buffer.slice(0));
 const PHOTO_VIEWS = 170;
-const CALIBRATION = 32;
-// Evaluation: the 170 photo views and the faces after the first 32 (those calibrate Taylor).
+const CALIBRATION = Number(values.calibration);
+const FACES = Math.min(Number(values.faces), count - PHOTO_VIEWS - CALIBRATION);
+// Evaluation: the 170 photo views and FACES faces after the first CALIBRATION ones (those calibrate Taylor).
 const all = tf.tensor4d(pixels, [count, 224, 224, 3]);
-const evalImages = tf.concat([all.slice([0, 0, 0, 0], [PHOTO_VIEWS, -1, -1, -1]), all.slice([PHOTO_VIEWS + CALIBRATION, 0, 0, 0], [-1, -1, -1, -1])]);
-const calibImages = all.slice([PHOTO_VIEWS, 0, 0, 0], [CALIBRATION, -1, -1, -1]);
+const evalImages = tf.concat([tf.slice(all, [0, 0, 0, 0], [PHOTO_VIEWS, -1, -1, -1]), tf.slice(all, [PHOTO_VIEWS + CALIBRATION, 0, 0, 0], [FACES, -1, -1, -1])]);
+const calibImages = tf.slice(all, [PHOTO_VIEWS, 0, 0, 0], [CALIBRATION, -1, -1, -1]);
 all.dispose();
 
 const source = join(work, 'mobilenet_v2');
@@ -117,7 +124,7 @@ function predictAll(model, x) {
   const parts = [];
   for (let i = 0; i < x.shape[0]; i += 32) {
     const n = Math.min(32, x.shape[0] - i);
-    parts.push(tf.tidy(() => model.predict(x.slice([i, 0, 0, 0], [n, -1, -1, -1])).dataSync()));
+    parts.push(tf.tidy(() => model.predict(tf.slice(x, [i, 0, 0, 0], [n, -1, -1, -1])).dataSync()));
   }
   const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
   let at = 0;
@@ -150,32 +157,42 @@ function agreement(q) {
 
 // Taylor's calibration labels: the dense model's own top-1 class on the calibration faces.
 const calibProbs = predictAll(dense, calibImages);
-const pseudo = tf.oneHot(tf.tensor1d(Array.from({ length: CALIBRATION }, (_, i) => argmax(calibProbs, i)), 'int32'), CLASSES).toFloat();
+const pseudo = tf.cast(tf.oneHot(tf.tensor1d(Array.from({ length: CALIBRATION }, (_, i) => argmax(calibProbs, i)), 'int32'), CLASSES), 'float32');
 const crossEntropy = (y, p) => tf.neg(tf.mean(tf.sum(tf.mul(y, tf.log(tf.clipByValue(p, 1e-7, 1))), -1)));
 
 function criterionFor(name) {
   if (name === 'l1') return l1Norm();
   if (name === 'bn-scale') return bnScale();
   if (name === 'taylor') {
-    const batches = [0, 8, 16, 24].map((i) => ({ x: calibImages.slice([i, 0, 0, 0], [8, -1, -1, -1]), y: pseudo.slice([i, 0], [8, -1]) }));
+    const batches = Array.from({ length: Math.ceil(CALIBRATION / 8) }, (_, b) => 8 * b).map((i) => ({ x: tf.slice(calibImages, [i, 0, 0, 0], [Math.min(8, CALIBRATION - i), -1, -1, -1]), y: tf.slice(pseudo, [i, 0], [Math.min(8, CALIBRATION - i), -1]) }));
     return taylor({ batches, loss: crossEntropy });
   }
   throw new Error(`unknown criterion ${name}`);
 }
 
-const one = evalImages.slice([0, 0, 0, 0], [1, -1, -1, -1]);
+const one = tf.slice(evalImages, [0, 0, 0, 0], [1, -1, -1, -1]);
 const rows = [];
-const denseRow = { model: 'dense', criterion: '—', ratio: 0, parameters: dense.countParams(), macs: 0, fileBytes: denseBytes, latencyMs: 0, top1Agreement: 1, meanKl: 0, maxMaskedDiff: 0 };
-const { report: denseReport } = await pruneChannels(dense, { ratio: 0 });
-denseRow.macs = denseReport.before.macs;
+const denseRow = { model: 'dense', criterion: '—', ratio: 0, parameters: dense.countParams(), macs: countMacs(dense), fileBytes: denseBytes, latencyMs: 0, top1Agreement: 1, meanKl: 0, maxMaskedDiff: 0 };
 const latencies = [];
+const resultsUrl = new URL('./results/structured-channels.json', import.meta.url);
+await mkdir(fileURLToPath(new URL('./results/', import.meta.url)), { recursive: true });
+const save = () =>
+  writeFile(
+    resultsUrl,
+    `${JSON.stringify({ model: 'nsfwjs@4.3.0 mobilenet_v2', backend: wasm.tfjsBackend, images: { evaluation: n, photoViews: PHOTO_VIEWS, faces: n - PHOTO_VIEWS, calibration: CALIBRATION }, rounds, dense: denseRow, pruned: rows }, null, 2)}\n`,
+  );
+const graph = buildChannelGraph(dense);
 for (const name of criteria) {
+  // Scores once per criterion; Taylor's gradients need the cpu backend (tfjs-wasm has no Conv2DBackpropFilter).
+  const scoringStarted = performance.now();
+  if (name === 'taylor') await tf.setBackend('cpu');
+  const scores = await scoreChannels(graph, criterionFor(name));
+  if (name === 'taylor') await tf.setBackend(wasm.tfjsBackend);
+  const scoreSeconds = (performance.now() - scoringStarted) / 1000;
   for (const ratio of ratios) {
     const started = performance.now();
-    // Taylor's gradients need the cpu backend (tfjs-wasm has no Conv2DBackpropFilter).
-    if (name === 'taylor') await tf.setBackend('cpu');
-    const { model: small, report, plan, graph } = await pruneChannels(dense, { ratio, criterion: criterionFor(name) });
-    if (name === 'taylor') await tf.setBackend(wasm.tfjsBackend);
+    const plan = selectChannels(graph, scores, { ratio });
+    const small = await shrinkModel(graph, plan);
     const seconds = (performance.now() - started) / 1000;
     const folder = join(work, `${name}-${ratio}`);
     const written = await saveModelFolder(small, folder, { storage, inputFolder: source });
@@ -183,29 +200,30 @@ for (const name of criteria) {
     const q = predictAll(reloaded, evalImages);
     // Shrunk vs masked (float32, before the uint8 save) on 8 images.
     const { model: masked } = await loadModelFolder(source);
-    const maskedGraph = buildChannelGraph(masked);
-    maskChannels(maskedGraph, plan);
-    const probe = evalImages.slice([0, 0, 0, 0], [8, -1, -1, -1]);
+    maskChannels(buildChannelGraph(masked), plan);
+    const probe = tf.slice(evalImages, [0, 0, 0, 0], [8, -1, -1, -1]);
     const maxMaskedDiff = tf.tidy(() => tf.max(tf.abs(tf.sub(masked.predict(probe), small.predict(probe)))).dataSync()[0]);
     probe.dispose();
     masked.dispose();
-    small.dispose();
     rows.push({
       model: `${name} ${Math.round(ratio * 100)}%`,
       criterion: name,
       ratio,
-      removedChannels: report.removedChannels,
-      prunableChannels: report.prunableChannels,
+      removedChannels: plan.removed.reduce((a, r) => a + r.length, 0),
+      prunableChannels: graph.groups.reduce((a, g) => a + g.size, 0),
       groups: graph.groups.length,
-      parameters: report.after.parameters,
-      macs: report.after.macs,
+      parameters: small.countParams(),
+      macs: countMacs(small),
       fileBytes: written.bytes,
-      pruneSeconds: seconds,
+      scoreSeconds,
+      shrinkSeconds: seconds,
       ...agreement(q),
       maxMaskedDiff,
     });
+    small.dispose();
     latencies.push(reloaded);
-    console.error(`${name} ${ratio}: done in ${seconds.toFixed(1)} s`);
+    await save();
+    console.error(`${name} ${ratio}: agreement ${(100 * rows.at(-1).top1Agreement).toFixed(1)}% (scores ${scoreSeconds.toFixed(1)} s, shrink ${seconds.toFixed(1)} s)`);
   }
 }
 // Latency: all models in interleaved rounds on the same single image.
@@ -235,10 +253,6 @@ lines.splice(1, 0, `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
 console.log(lines.join('\n'));
 console.log(`\n${n} evaluation images (${PHOTO_VIEWS} photo views + ${n - PHOTO_VIEWS} faces); latency: median of ${rounds} interleaved rounds, batch of 1, tfjs ${wasm.tfjsBackend}`);
 
-await mkdir(fileURLToPath(new URL('./results/', import.meta.url)), { recursive: true });
-await writeFile(
-  new URL('./results/structured-channels.json', import.meta.url),
-  `${JSON.stringify({ model: 'nsfwjs@4.3.0 mobilenet_v2', backend: wasm.tfjsBackend, images: { evaluation: n, photoViews: PHOTO_VIEWS, faces: n - PHOTO_VIEWS, calibration: CALIBRATION }, rounds, dense: denseRow, pruned: rows }, null, 2)}\n`,
-);
+await save();
 for (const m of [dense, ...latencies]) m.dispose();
 await rm(work, { recursive: true, force: true });
