@@ -11,7 +11,12 @@ export interface HiddenStateModel {
   /** Block `index` on hidden states `[batch, seq, d]`. */
   block(index: number, hidden: Tensor): Tensor;
   /** Hyper-parameters (block count and context length). */
-  readonly config: { readonly num_hidden_layers: number; readonly max_position_embeddings: number };
+  readonly config: {
+    /** Number of blocks. */
+    readonly num_hidden_layers: number;
+    /** Context length in tokens. */
+    readonly max_position_embeddings: number;
+  };
 }
 
 /** Options of {@link encodeShots}. */
