@@ -13,6 +13,8 @@
 //     (host kernel) and tfjs-wasm (tiles kernel), with the output deviation against the
 //     bound 2ε·max‖v‖ per row. Medians of BENCH_ROUNDS runs after a warm-up; at the longest
 //     context one run without warm-up on the layers in BENCH_LONG_LAYERS.
+//  3b. The ε bound where it is visible: ln ε = −10, −5, −2 at 1024 tokens, with a float64
+//     brute force of every pruned weight and row mass (phase 'tolerance').
 //  4. Decoding at long context: prefill BENCH_DECODE_CONTEXT tokens, then generate tokens one
 //     at a time, alternating blocks of 4 with and without ACP on the same caches.
 //
@@ -21,10 +23,11 @@
 // BENCH_BACKENDS (default reference,tfjs-wasm), BENCH_LONG_LAYERS (layers timed at the
 // longest context; default: the layer whose saving is closest to the model's mean),
 // BENCH_DECODE_CONTEXT (default 4096), BENCH_DECODE_TOKENS (default 32), BENCH_PPL_WINDOWS
-// (windows per source at 256; default 8), BENCH_PHASES (default ppl,savings,kernels,decode),
-// BENCH_FOX_DIR (another FoX checkpoint folder instead of the shipped one).
+// (windows per source at 256; default 8), BENCH_PHASES (default ppl,savings,kernels,tolerance,decode),
+// BENCH_FOX_DIR (another FoX checkpoint folder instead of the shipped one), BENCH_MERGE=1 (keep
+// an earlier run's results for the phases and kernel cells this run does not measure).
 // Results: bench/results/attention-fox.json (saved after every phase).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,7 +39,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const CONTEXTS = (process.env.BENCH_CONTEXTS ?? '256,1024,4096').split(',').map(Number);
 const BACKENDS = (process.env.BENCH_BACKENDS ?? 'reference,tfjs-wasm').split(',').map((s) => s.trim());
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'ppl,savings,kernels,decode').split(','));
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'ppl,savings,kernels,tolerance,decode').split(','));
 const DECODE_CONTEXT = Number(process.env.BENCH_DECODE_CONTEXT ?? 4096);
 const DECODE_TOKENS = Number(process.env.BENCH_DECODE_TOKENS ?? 32);
 const PPL_WINDOWS = Number(process.env.BENCH_PPL_WINDOWS ?? 8);
@@ -44,10 +47,24 @@ const ACP = { logTolerance: -10, blockM: 64, blockN: 64 };
 const EPS = Math.exp(ACP.logTolerance);
 const LONGEST = Math.max(...CONTEXTS);
 
+const FILE = join(HERE, 'results', 'attention-fox.json');
 const results = { bench: 'attention-fox', date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, acp: ACP, perplexity: [], savings: [], kernels: [], decoding: null };
+// BENCH_MERGE=1 keeps the phases of an earlier run that this run does not repeat, and its
+// saving and kernel rows for other (context, layer) and (backend, context, layer) cells.
+const previous = process.env.BENCH_MERGE === '1' && existsSync(FILE) ? JSON.parse(readFileSync(FILE, 'utf8')) : null;
+const cellKey = (r) => `${r.backend}@${r.context}@${r.layer}`;
 function save() {
   mkdirSync(join(HERE, 'results'), { recursive: true });
-  writeFileSync(join(HERE, 'results', 'attention-fox.json'), `${JSON.stringify(results, null, 2)}\n`);
+  const out = { ...results };
+  if (previous) {
+    if (!PHASES.has('ppl')) out.perplexity = previous.perplexity;
+    const savingKey = (r) => `${r.context}@${r.layer}`;
+    out.savings = [...previous.savings.filter((r) => !results.savings.some((n) => savingKey(n) === savingKey(r))), ...results.savings].sort((a, b) => a.context - b.context || a.layer - b.layer);
+    if (!PHASES.has('decode')) out.decoding = previous.decoding;
+    if (!PHASES.has('tolerance')) out.tolerance = previous.tolerance ?? [];
+    out.kernels = [...previous.kernels.filter((r) => !results.kernels.some((n) => cellKey(n) === cellKey(r))), ...results.kernels].sort((a, b) => a.backend.localeCompare(b.backend) || a.context - b.context || a.layer - b.layer);
+  }
+  writeFileSync(FILE, `${JSON.stringify(out, null, 2)}\n`);
 }
 
 async function backendNamed(name) {
@@ -122,13 +139,13 @@ function capture(source, n, keep) {
   return perLayer;
 }
 
-if (PHASES.has('savings') || PHASES.has('kernels')) {
+if (PHASES.has('savings') || PHASES.has('kernels') || PHASES.has('tolerance')) {
   for (const n of CONTEXTS) {
     const per = {};
     for (const source of TEXT_SOURCES) {
       if (tokens[source].length < n) continue;
       const t0 = performance.now();
-      per[source] = capture(source, n, source === 'austen' && PHASES.has('kernels'));
+      per[source] = capture(source, n, source === 'austen' && (PHASES.has('kernels') || PHASES.has('tolerance')));
       log(`captured ${source} @${n} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       if (source === 'austen') captured[n] = per[source];
     }
@@ -218,6 +235,71 @@ if (PHASES.has('kernels')) {
         log(`${name} @${n} layer ${l}: saving ${(100 * row.flopSaving).toFixed(1)}%  acp ${acpMs.toFixed(0)} ms  full ${fullMs.toFixed(0)} ms  ×${row.speedup.toFixed(2)}  max|ΔO| ${maxAbs.toExponential(1)}  dev/bound ${worstRatio.toExponential(1)}`);
       }
     }
+  }
+}
+
+// 3b. The ε bound on real inputs, where it is visible: larger tolerances at 1024 tokens. A
+// float64 brute force over every causal entry gives each pruned weight (< ε/L promised) and
+// each row's pruned mass (< ε); the kernel output deviates by ≤ 2·mass·max‖v‖ per row.
+results.tolerance = previous?.tolerance ?? [];
+if (PHASES.has('tolerance') && captured[1024]) {
+  results.tolerance = [];
+  const n = 1024;
+  const scale = 1 / Math.sqrt(D);
+  for (const logTolerance of [-10, -5, -2]) {
+    for (let l = 0; l < L; l++) {
+      const c = captured[n][l].inputs;
+      const x = { q: core.fromArray(c.q, [1, H, n, D], 'float32'), k: core.fromArray(c.k, [1, H, n, D], 'float32'), v: core.fromArray(c.v, [1, H, n, D], 'float32'), logF: core.fromArray(c.logF, [1, H, n], 'float32') };
+      const opts = { ...ACP, logTolerance, bound: { kind: 'qkNorm', ...gammas[l] }, returnBoundaries: true };
+      const acp = forgettingAttentionAcp(x.q, x.k, x.v, x.logF, opts);
+      const full = forgettingAttentionAcp(x.q, x.k, x.v, x.logF, { ...opts, prune: false }).output.dataSync();
+      const a = acp.output.dataSync();
+      const lam = cumulativeLogForget(x.logF).dataSync();
+      const eps = Math.exp(logTolerance);
+      let worstWeight = 0;
+      let worstMass = 0;
+      let worstDev = 0;
+      let maxAbs = 0;
+      for (let h = 0; h < H; h++) {
+        let maxV = 0;
+        for (let j = 0; j < n; j++) maxV = Math.max(maxV, Math.hypot(...c.v.subarray((h * n + j) * D, (h * n + j + 1) * D)));
+        const starts = acp.boundaries[h].start;
+        const logits = new Float64Array(n);
+        for (let i = 0; i < n; i++) {
+          const qi = c.q.subarray((h * n + i) * D, (h * n + i + 1) * D);
+          let mx = -Infinity;
+          for (let j = 0; j <= i; j++) {
+            const kj = c.k.subarray((h * n + j) * D, (h * n + j + 1) * D);
+            let dot = 0;
+            for (let e = 0; e < D; e++) dot += qi[e] * kj[e];
+            logits[j] = dot * scale + lam[h * n + i] - lam[h * n + j];
+            mx = Math.max(mx, logits[j]);
+          }
+          let z = 0;
+          for (let j = 0; j <= i; j++) z += Math.exp(logits[j] - mx);
+          const first = starts[Math.floor(i / ACP.blockM)];
+          let mass = 0;
+          for (let j = 0; j < first; j++) {
+            const w = Math.exp(logits[j] - mx) / z;
+            mass += w;
+            worstWeight = Math.max(worstWeight, (w * n) / eps);
+          }
+          worstMass = Math.max(worstMass, mass / eps);
+          let sq = 0;
+          for (let e = 0; e < D; e++) {
+            const dlt = a[(h * n + i) * D + e] - full[(h * n + i) * D + e];
+            maxAbs = Math.max(maxAbs, Math.abs(dlt));
+            sq += dlt * dlt;
+          }
+          worstDev = Math.max(worstDev, Math.sqrt(sq) / (2 * eps * maxV));
+        }
+      }
+      const row = { context: n, layer: l, logTolerance, flopSaving: acp.totalFlopSaving, maxPrunedWeightOverEpsOverL: worstWeight, maxPrunedMassOverEps: worstMass, maxAbsDiff: maxAbs, worstRowDeviationOverBound: worstDev };
+      results.tolerance.push(row);
+      core.dispose([...Object.values(x), acp.output]);
+      log(`ln ε ${logTolerance} layer ${l}: saving ${(100 * row.flopSaving).toFixed(1)}%  max pruned weight ${worstWeight.toExponential(1)}·ε/L  max pruned mass ${worstMass.toExponential(1)}·ε  max|ΔO| ${maxAbs.toExponential(1)}  dev/bound ${worstDev.toExponential(1)}`);
+    }
+    save();
   }
 }
 
