@@ -3,8 +3,8 @@
 // against the same backend's full forgetting attention, at context 256, 1k and 4k, in one
 // process. Inputs are random but shaped like a trained FoX layer: forget-gate logits biased
 // per head (b_h = 0, 1, 2, 4: mean log f ≈ −0.7, −0.3, −0.13, −0.02 per token, fast- to slow-forgetting heads) so Λ decays, and q, k
-// with moderate norms (std 0.5, head size 64). The trained FoX LM of @prune/zoo is not used
-// here yet.
+// with moderate norms (std 0.5, head size 64). The same measurements on the trained FoX LM of
+// @prune/zoo are in bench/attention-fox.mjs.
 //
 // Per backend the ACP kernel is timed against (a) the same kernel with pruning off (every
 // causal tile: full forgetting attention in the same code) and, up to 1k, (b) the dense
