@@ -40,6 +40,8 @@ describe('selectChannels per group', () => {
     // Keep 7 → 8, keep 14 → 16; keep 1 → 8; keep 2 → 8 and keep 4 → 8 (round(0.5) = 1 multiple).
     expect(removed(selectChannels(graph, scores(), { ratio: 0.3, roundTo: 8 })).map((r) => r.length)).toEqual([2, 4]);
     expect(removed(selectChannels(graph, scores(), { ratio: 0.9, roundTo: 8 })).map((r) => r.length)).toEqual([2, 12]);
+    // Nothing asked, nothing taken: 10 channels stay 10 although 8 is the nearest multiple.
+    expect(removed(selectChannels(graph, scores(), { ratio: 0, roundTo: 8 })).map((r) => r.length)).toEqual([0, 0]);
     // Keep 5 → round(5/4)·4 = 4; keep 10 → 12 (10/4 = 2.5 rounds up).
     expect(removed(selectChannels(graph, scores(), { ratio: 0.5, roundTo: 4 })).map((r) => r.length)).toEqual([6, 8]);
   });

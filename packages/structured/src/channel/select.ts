@@ -61,7 +61,8 @@ function ascending(scores: Float64Array): number[] {
 
 /** Kept count after rounding the layer's width (kept + fixed) to a multiple of `roundTo`. */
 function roundKept(kept: number, size: number, fixed: number, roundTo: number, minKeep: number): number {
-  if (roundTo > 1) {
+  // A group nothing was taken from stays whole: rounding never prunes on its own.
+  if (roundTo > 1 && kept < size) {
     const width = kept + fixed;
     const target = Math.max(roundTo, Math.round(width / roundTo) * roundTo);
     kept = Math.min(size, target - fixed);
