@@ -228,13 +228,12 @@ export class TfjsForgettingAttention extends layers.Layer {
   }
 
   #denseAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, lambda: tf.Tensor3D): tf.Tensor4D {
-    const [b, h, t, d] = q.shape;
+    const [, h, t, d] = q.shape;
     const mask = new Float32Array(t * t);
     for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) mask[i * t + j] = -Infinity;
     const bias = tf.sub(tf.expandDims(lambda, 3), tf.expandDims(lambda, 2));
     const scores = tf.add(tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(d)), bias), tf.tensor2d(mask, [t, t]));
     this.lastFlopSaving = { perHead: new Float64Array(h), total: 0 };
-    void b;
     return tf.matMul(tf.softmax(scores), v);
   }
 
