@@ -18,7 +18,9 @@ export {
   classBalancedIndices,
   globalMask,
   graspScores,
+  hessianGradientProduct,
   layerDensities,
+  lossGradients,
   maskWeights,
   pruneAtInitialization,
   snipScores,
@@ -26,9 +28,9 @@ export {
 } from './scores.js';
 export type {
   GlobalMaskOptions,
-  GraspOptions,
   KernelMasks,
   LabelledBatch,
+  LossOptions,
   LayerScores,
   PaiMethod,
   PaiResult,

@@ -42,10 +42,28 @@ function checkBatches(spec: ConvNetSpec, batches: readonly LabelledBatch[]): voi
   });
 }
 
+/**
+ * exp with a gradient recomputed from its input. tfjs' own Exp gradient multiplies by the
+ * saved *output*, whose saved copy is not connected to the parameters on the tape, so a second
+ * derivative through it silently drops a term; recomputing exp(x) from the saved input keeps
+ * GraSP's Hessian–gradient product exact.
+ */
+const expForSecondOrder = (x: tf.Tensor): tf.Tensor =>
+  tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const input = args[0] as tf.Tensor;
+    (args[1] as tf.GradSaveFunc)([input]);
+    return { value: tf.exp(input), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, tf.exp(saved[0])) };
+  })(x);
+
 /** Mean softmax cross-entropy of `logits` against integer `labels`. */
 function crossEntropy(logits: tf.Tensor2D, labels: ArrayLike<number>, classes: number): tf.Scalar {
   const oneHot = tf.cast(tf.oneHot(tf.tensor1d(Array.from(labels), 'int32'), classes), 'float32');
-  const logProbs = tf.sub(logits, tf.logSumExp(logits, 1, true));
+  // Shift by the row maximum for stability; the shift is rebuilt from host values so that it is
+  // a constant to autodiff (tfjs has no gradient for the Equal op inside Max's gradient, which
+  // GraSP's second derivative would need; the shift cancels mathematically anyway).
+  const shift = tf.tensor(tf.max(logits, 1, true).dataSync(), [logits.shape[0], 1]);
+  const shifted = tf.sub(logits, shift);
+  const logProbs = tf.sub(shifted, tf.log(tf.sum(expForSecondOrder(shifted), 1, true)));
   return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, logProbs), 1))) as tf.Scalar;
 }
 
@@ -83,6 +101,103 @@ function imagesTensor(spec: ConvNetSpec, batch: LabelledBatch): tf.Tensor4D {
   return tf.tensor4d(batch.images, [batch.labels.length, ...spec.inputShape]);
 }
 
+/** Options of {@link lossGradients} and {@link hessianGradientProduct}. */
+export interface LossOptions {
+  /** Softmax temperature T: the loss is the cross-entropy of logits / T. @defaultValue 1 */
+  temperature?: number;
+}
+
+function temperatureOf(options: LossOptions, fallback: number): number {
+  const t = options.temperature ?? fallback;
+  if (!(t > 0) || !Number.isFinite(t)) throw new PruneError('INVALID_ARGUMENT', `temperature must be a positive number, got ${t}`);
+  return t;
+}
+
+function batchLoss(spec: ConvNetSpec, temperature: number, forwardOptions: ForwardOptions) {
+  return (p: ConvNetTensors, x: tf.Tensor4D, batch: LabelledBatch): tf.Scalar => {
+    const logits = forward(spec, p, x, forwardOptions);
+    return crossEntropy(temperature === 1 ? logits : (tf.div(logits, temperature) as tf.Tensor2D), batch.labels, spec.classes);
+  };
+}
+
+/**
+ * g = Σ_b ∇_θ L_b: kernel gradients of the mean cross-entropy of each batch, summed over the
+ * batches in float64 on the host.
+ *
+ * @param spec - the architecture description
+ * @param weights - the weights
+ * @param batches - labelled images
+ * @param options - temperature
+ * @returns gradients by layer name (kernel layout)
+ */
+export function lossGradients(spec: ConvNetSpec, weights: ConvNetWeights, batches: readonly LabelledBatch[], options: LossOptions = {}): LayerScores {
+  const { layers } = layoutOf(spec);
+  checkBatches(spec, batches);
+  const loss = batchLoss(spec, temperatureOf(options, 1), {});
+  const params = toTensors(spec, weights);
+  try {
+    const total = layers.map((l) => new Float64Array(weightCount(l)));
+    for (const batch of batches) {
+      const grads = hostScope(() => {
+        const x = imagesTensor(spec, batch);
+        return kernelGradients(layers, params, (p) => loss(p, x, batch));
+      });
+      grads.forEach((g, i) => g.forEach((v, j) => (total[i][j] += v)));
+    }
+    return new Map(layers.map((l, i) => [l.name, total[i]]));
+  } finally {
+    disposeParams(params);
+  }
+}
+
+/**
+ * Hg = Σ_b ∇_θ(gᵀ∇_θ L_b): the Hessian of the summed loss times a fixed vector g, by double
+ * back-propagation (exact, not a finite difference) through the patch form of the
+ * convolutions ({@link ForwardOptions.patches}). Summed over batches in float64.
+ *
+ * @param spec - the architecture description
+ * @param weights - the weights
+ * @param batches - labelled images
+ * @param g - the vector, by layer name (kernel layout), held constant
+ * @param options - temperature
+ * @returns Hg by layer name
+ */
+export function hessianGradientProduct(
+  spec: ConvNetSpec,
+  weights: ConvNetWeights,
+  batches: readonly LabelledBatch[],
+  g: ReadonlyMap<string, ArrayLike<number>>,
+  options: LossOptions = {},
+): LayerScores {
+  const { layers } = layoutOf(spec);
+  checkBatches(spec, batches);
+  for (const l of layers) {
+    const v = g.get(l.name);
+    if (v === undefined || v.length !== weightCount(l)) throw new PruneError('SHAPE_MISMATCH', `g needs ${weightCount(l)} values for layer "${l.name}", got ${v?.length ?? 'none'}`);
+  }
+  const loss = batchLoss(spec, temperatureOf(options, 1), { patches: true });
+  const names = layers.map((l) => l.name);
+  const params = toTensors(spec, weights);
+  try {
+    const hg = layers.map((l) => new Float64Array(weightCount(l)));
+    for (const batch of batches) {
+      const terms = hostScope(() => {
+        const x = imagesTensor(spec, batch);
+        const stopped = layers.map((l) => tf.tensor(Float32Array.from(g.get(l.name) as ArrayLike<number>), l.kernelShape));
+        return kernelGradients(layers, params, (p) => {
+          const inner = tf.grads((...ks: tf.Tensor[]) => loss(new Map(names.map((n, i) => [n, { kernel: ks[i], bias: (p.get(n) as { bias: tf.Tensor }).bias }])), x, batch));
+          const gradsB = inner(names.map((n) => (p.get(n) as { kernel: tf.Tensor }).kernel));
+          return tf.addN(gradsB.map((gb, i) => tf.sum(tf.mul(stopped[i], gb)))) as tf.Scalar;
+        });
+      });
+      terms.forEach((t, i) => t.forEach((v, j) => (hg[i][j] += v)));
+    }
+    return new Map(layers.map((l, i) => [l.name, hg[i]]));
+  } finally {
+    disposeParams(params);
+  }
+}
+
 /**
  * SNIP connection sensitivity (Lee et al. 2019, as in Synaptic-Flow's `SNIP`):
  * s = |θ ⊙ Σ_b ∇_θ L_b| over the batches (L_b the mean cross-entropy of batch b), divided by
@@ -94,105 +209,48 @@ function imagesTensor(spec: ConvNetSpec, batch: LabelledBatch): tf.Tensor4D {
  * @returns scores summing to 1, by layer name
  */
 export function snipScores(spec: ConvNetSpec, weights: ConvNetWeights, batches: readonly LabelledBatch[]): LayerScores {
-  const { layers } = layoutOf(spec);
-  checkBatches(spec, batches);
-  const params = toTensors(spec, weights);
-  try {
-    const total = layers.map((l) => new Float64Array(weightCount(l)));
-    for (const batch of batches) {
-      const grads = hostScope(() => {
-        const x = imagesTensor(spec, batch);
-        return kernelGradients(layers, params, (p) => crossEntropy(forward(spec, p, x), batch.labels, spec.classes));
-      });
-      grads.forEach((g, i) => g.forEach((v, j) => (total[i][j] += v)));
-    }
-    const scores: LayerScores = new Map();
-    let norm = 0;
-    layers.forEach((layer, i) => {
-      const theta = (weights.get(layer.name) as { kernel: Float32Array }).kernel;
-      const s = total[i].map((g, j) => Math.abs(g * theta[j]));
-      for (const v of s) norm += v;
-      scores.set(layer.name, s);
-    });
-    return normalise(scores, norm);
-  } finally {
-    disposeParams(params);
+  const grads = lossGradients(spec, weights, batches);
+  const scores: LayerScores = new Map();
+  let norm = 0;
+  for (const [name, g] of grads) {
+    const theta = (weights.get(name) as { kernel: Float32Array }).kernel;
+    const s = g.map((v, j) => Math.abs(v * theta[j]));
+    for (const v of s) norm += v;
+    scores.set(name, s);
   }
-}
-
-function normalise(scores: LayerScores, norm: number): LayerScores {
-  if (!Number.isFinite(norm)) throw new PruneError('NON_FINITE', 'scores overflowed; rescale the inputs or the initial weights');
+  if (!Number.isFinite(norm)) throw new PruneError('NON_FINITE', 'SNIP scores overflowed; check the inputs and initial weights');
   if (norm > 0) for (const s of scores.values()) for (let j = 0; j < s.length; j++) s[j] /= norm;
   return scores;
 }
 
-/** Options of {@link graspScores}. */
-export interface GraspOptions {
-  /** Softmax temperature T: logits are divided by T. @defaultValue 200 */
-  temperature?: number;
-}
-
 /**
  * GraSP gradient-signal-preservation scores (Wang et al. 2020, as in Synaptic-Flow's
- * `GraSP`): with logits divided by T, g = Σ_b ∇_θ L_b (held constant), Hg = Σ_b ∇_θ(gᵀ∇_θ L_b),
- * s = θ ⊙ Hg / (|Σ s| + 1e−10). Signed: prune the smallest. Kernels only.
- *
- * Hg is an exact second derivative (double back-propagation through the patch form of the
- * convolutions, see {@link ForwardOptions.patches}), not a finite difference.
+ * `GraSP`): with logits divided by T, g = Σ_b ∇_θ L_b ({@link lossGradients}, held constant),
+ * Hg ({@link hessianGradientProduct}), s = θ ⊙ Hg / (|Σ s| + 1e−10). Signed: the smallest
+ * scores are pruned. Kernels only.
  *
  * @param spec - the architecture description
  * @param weights - the freshly initialised weights
  * @param batches - labelled images; the paper uses 10 per class
- * @param options - temperature
+ * @param options - temperature (default 200 here)
  * @returns signed scores, by layer name
  */
-export function graspScores(spec: ConvNetSpec, weights: ConvNetWeights, batches: readonly LabelledBatch[], options: GraspOptions = {}): LayerScores {
-  const { layers } = layoutOf(spec);
-  checkBatches(spec, batches);
-  const temperature = options.temperature ?? 200;
-  if (!(temperature > 0) || !Number.isFinite(temperature)) throw new PruneError('INVALID_ARGUMENT', `temperature must be a positive number, got ${temperature}`);
-  const patchForward: ForwardOptions = { patches: true };
-  const params = toTensors(spec, weights);
-  try {
-    const loss = (p: ConvNetTensors, x: tf.Tensor4D, batch: LabelledBatch): tf.Scalar =>
-      crossEntropy(tf.div(forward(spec, p, x, patchForward), temperature) as tf.Tensor2D, batch.labels, spec.classes);
-    const g = layers.map((l) => new Float64Array(weightCount(l)));
-    for (const batch of batches) {
-      const grads = hostScope(() => {
-        const x = imagesTensor(spec, batch);
-        return kernelGradients(layers, params, (p) => loss(p, x, batch));
-      });
-      grads.forEach((gi, i) => gi.forEach((v, j) => (g[i][j] += v)));
-    }
-    const hg = layers.map((l) => new Float64Array(weightCount(l)));
-    for (const batch of batches) {
-      const terms = hostScope(() => {
-        const x = imagesTensor(spec, batch);
-        const stopped = layers.map((l, i) => tf.tensor(Float32Array.from(g[i]), l.kernelShape));
-        const names = layers.map((l) => l.name);
-        return kernelGradients(layers, params, (p) => {
-          const inner = tf.grads((...ks: tf.Tensor[]) => loss(new Map(names.map((n, i) => [n, { kernel: ks[i], bias: (p.get(n) as { bias: tf.Tensor }).bias }])), x, batch));
-          const gradsB = inner(names.map((n) => (p.get(n) as { kernel: tf.Tensor }).kernel));
-          return tf.addN(gradsB.map((gb, i) => tf.sum(tf.mul(stopped[i], gb)))) as tf.Scalar;
-        });
-      });
-      terms.forEach((t, i) => t.forEach((v, j) => (hg[i][j] += v)));
-    }
-    const scores: LayerScores = new Map();
-    let sum = 0;
-    layers.forEach((layer, i) => {
-      const theta = (weights.get(layer.name) as { kernel: Float32Array }).kernel;
-      const s = hg[i].map((v, j) => v * theta[j]);
-      for (const v of s) sum += v;
-      scores.set(layer.name, s);
-    });
-    if (!Number.isFinite(sum)) throw new PruneError('NON_FINITE', 'GraSP scores overflowed; check the inputs and initial weights');
-    const norm = Math.abs(sum) + 1e-10;
-    for (const s of scores.values()) for (let j = 0; j < s.length; j++) s[j] /= norm;
-    return scores;
-  } finally {
-    disposeParams(params);
+export function graspScores(spec: ConvNetSpec, weights: ConvNetWeights, batches: readonly LabelledBatch[], options: LossOptions = {}): LayerScores {
+  const temperature = temperatureOf(options, 200);
+  const g = lossGradients(spec, weights, batches, { temperature });
+  const hg = hessianGradientProduct(spec, weights, batches, g, { temperature });
+  const scores: LayerScores = new Map();
+  let sum = 0;
+  for (const [name, h] of hg) {
+    const theta = (weights.get(name) as { kernel: Float32Array }).kernel;
+    const s = h.map((v, j) => v * theta[j]);
+    for (const v of s) sum += v;
+    scores.set(name, s);
   }
+  if (!Number.isFinite(sum)) throw new PruneError('NON_FINITE', 'GraSP scores overflowed; check the inputs and initial weights');
+  const norm = Math.abs(sum) + 1e-10;
+  for (const s of scores.values()) for (let j = 0; j < s.length; j++) s[j] /= norm;
+  return scores;
 }
 
 /** What {@link synflowScores} computes besides the scores. */
