@@ -89,7 +89,7 @@ function oursRound(layers, uploaded) {
 
 /** One reference round over the dump: per layer { method: { statistic, prune } } with [wall, cpu] pairs. */
 function referenceRound(dir, warmup) {
-  const out = JSON.parse(runReference(['time', dir, '1', String(SPARSITY), warmup ? '1' : '0']));
+  const out = JSON.parse(runReference(['time', dir, '1', String(SPARSITY), warmup ? '1' : '0', METHODS.join(',')]));
   return {
     torch: out.torch,
     threads: out.threads,

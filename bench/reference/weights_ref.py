@@ -18,10 +18,11 @@ Usage (Debian's PyTorch, two threads):
   OPENBLAS_NUM_THREADS=2 /usr/bin/python3 bench/reference/weights_ref.py prune DUMP OUT
       statistics, Wanda masks (50%, 2:4, 4:8, α-variant 50%) and SparseGPT (50%, 2:4) for
       every layer of DUMP/manifest.json; writes raw files to OUT and OUT/results.json
-  OPENBLAS_NUM_THREADS=2 /usr/bin/python3 bench/reference/weights_ref.py time DUMP ROUNDS [SPARSITY [WARMUP]]
+  OPENBLAS_NUM_THREADS=2 /usr/bin/python3 bench/reference/weights_ref.py time DUMP ROUNDS [SPARSITY [WARMUP [METHODS]]]
       per-layer [wall, CPU] seconds of Wanda (statistic; sort-based mask + apply) and
       SparseGPT (Hessian; fasterprune) at unstructured SPARSITY (default 0.5), after one
-      untimed run per layer unless WARMUP is 0; JSON on stdout
+      untimed run per layer unless WARMUP is 0; METHODS (default wanda,sparsegpt) restricts
+      what is timed; JSON on stdout
 """
 import json
 import os
@@ -138,9 +139,10 @@ def timed(fn):
     return [time.perf_counter() - t, time.process_time() - c]
 
 
-def timing(dump, rounds, sparsity, warmup):
+def timing(dump, rounds, sparsity, warmup, methods=('wanda', 'sparsegpt')):
     """Per layer and per round: Wanda and SparseGPT [wall, CPU] seconds, statistic and pruning
-    apart; with `warmup`, one untimed run of each layer first."""
+    apart; with `warmup`, one untimed run of each layer first. `methods` restricts which are
+    timed (the other's lists stay empty)."""
     with open(os.path.join(dump, 'manifest.json')) as f:
         manifest = json.load(f)
     setting = {'sparsity': sparsity}
@@ -149,11 +151,17 @@ def timing(dump, rounds, sparsity, warmup):
         w, batches = load_layer(dump, layer)
         if warmup:
             # One untimed run per layer (first-call allocations, thread pool start).
-            wanda_prune(w, batches, setting)
-            sparsegpt_ref.fasterprune(w, sparsegpt_ref.hessian(batches), sparsity, 0, 0, 128, 0.01)
+            if 'wanda' in methods:
+                wanda_prune(w, batches, setting)
+            if 'sparsegpt' in methods:
+                sparsegpt_ref.fasterprune(w, sparsegpt_ref.hessian(batches), sparsity, 0, 0, 128, 0.01)
         rec = {'name': layer['name'], 'wanda': {'statistic': [], 'prune': []}, 'sparsegpt': {'statistic': [], 'prune': []}}
         for _ in range(rounds):
             box = {}
+            if 'wanda' not in methods:
+                rec['sparsegpt']['statistic'].append(timed(lambda: box.__setitem__('h', sparsegpt_ref.hessian(batches))))
+                rec['sparsegpt']['prune'].append(timed(lambda: sparsegpt_ref.fasterprune(w, box['h'], sparsity, 0, 0, 128, 0.01)))
+                continue
             rec['wanda']['statistic'].append(timed(lambda: box.__setitem__('s', wanda_statistic(w, batches))))
 
             def wanda_rest():
@@ -163,6 +171,8 @@ def timing(dump, rounds, sparsity, warmup):
                 out[pruned] = 0
 
             rec['wanda']['prune'].append(timed(wanda_rest))
+            if 'sparsegpt' not in methods:
+                continue
             rec['sparsegpt']['statistic'].append(timed(lambda: box.__setitem__('h', sparsegpt_ref.hessian(batches))))
             rec['sparsegpt']['prune'].append(timed(lambda: sparsegpt_ref.fasterprune(w, box['h'], sparsity, 0, 0, 128, 0.01)))
         layers.append(rec)
@@ -174,6 +184,7 @@ if __name__ == '__main__':
         prune(sys.argv[2], sys.argv[3])
     elif len(sys.argv) >= 4 and sys.argv[1] == 'time':
         timing(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]) if len(sys.argv) > 4 else 0.5,
-               sys.argv[5] != '0' if len(sys.argv) > 5 else True)
+               sys.argv[5] != '0' if len(sys.argv) > 5 else True,
+               tuple(sys.argv[6].split(',')) if len(sys.argv) > 6 else ('wanda', 'sparsegpt'))
     else:
         raise SystemExit(__doc__)

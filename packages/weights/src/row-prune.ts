@@ -60,36 +60,37 @@ export interface RowPruneArgs {
   readonly name: string;
 }
 
-// Rows at least this long get their key histogram counted in the scoring pass.
-const HISTOGRAM_MIN = 1024;
+// The key histogram of the current row, counted in the scoring pass. Only the buckets
+// between lowBucket and highBucket are touched, and they are cleared after each row, so
+// short rows do not pay for clearing or scanning all of them.
 const counts = new Int32Array(KEY_BUCKETS);
+let lowBucket = 0;
+let highBucket = 0;
 
 /**
- * Scores row r into {@link scoreRow} and, for long rows, counts the keys' buckets into
- * {@link counts} in the same pass; returns the column of a NaN score, or -1.
+ * Scores row r into {@link scoreRow} and counts the keys' buckets into {@link counts} in the
+ * same pass (setting {@link lowBucket} and {@link highBucket}); returns the column of a NaN
+ * score, or -1.
  */
 function scoreRowCounted(w: Float32Array, base: number, cols: number, scale: Float32Array | undefined): number {
   const s = scoreRow;
   const keys = keyRow;
   const hist = counts;
-  hist.fill(0);
   let worst = 0;
-  if (scale === undefined) {
-    for (let j = 0; j < cols; j++) {
-      s[j] = Math.abs(w[base + j]);
-      const key = keys[j];
-      hist[keyBucket(key)]++;
-      // Unsigned compare: NaN of either sign bit lands above +Infinity's bits.
-      if (key >>> 0 > worst) worst = key >>> 0;
-    }
-  } else {
-    for (let j = 0; j < cols; j++) {
-      s[j] = Math.abs(w[base + j]) * scale[j];
-      const key = keys[j];
-      hist[keyBucket(key)]++;
-      if (key >>> 0 > worst) worst = key >>> 0;
-    }
+  let low = KEY_BUCKETS;
+  let high = 0;
+  for (let j = 0; j < cols; j++) {
+    s[j] = scale === undefined ? Math.abs(w[base + j]) : Math.abs(w[base + j]) * scale[j];
+    const key = keys[j];
+    const b = keyBucket(key);
+    hist[b]++;
+    if (b < low) low = b;
+    if (b > high) high = b;
+    // Unsigned compare: NaN of either sign bit lands above +Infinity's bits.
+    if (key >>> 0 > worst) worst = key >>> 0;
   }
+  lowBucket = low;
+  highBucket = high;
   if (worst <= INF_BITS) return -1;
   for (let j = 0; j < cols; j++) if (keys[j] >>> 0 > INF_BITS) return j;
   return -1;
@@ -98,7 +99,7 @@ function scoreRowCounted(w: Float32Array, base: number, cols: number, scale: Flo
 /**
  * Per row, prunes the `k` lowest scores (ties: lower index first, as a stable sort) — the
  * comparison group of Wanda and of per-row magnitude. Three passes per row: score (with the
- * key histogram), the selection inside one histogram bucket, and the output.
+ * key histogram), the selection inside the k-th score's histogram bucket, and the output.
  *
  * @param args - weights, output buffers and names
  * @param k - weights pruned per row, 0 ≤ k ≤ cols
@@ -107,19 +108,23 @@ function scoreRowCounted(w: Float32Array, base: number, cols: number, scale: Flo
 export function pruneRowsLowest(args: RowPruneArgs, k: number): number {
   const { w, rows, cols, scale, out, mask, op, name } = args;
   scratchRow(cols);
-  const long = cols >= HISTOGRAM_MIN;
   for (let r = 0; r < rows; r++) {
     const base = r * cols;
-    const bad = long ? scoreRowCounted(w, base, cols, scale) : scoreRowOf(w, base, cols, scale);
-    if (bad >= 0) throw nanScore(op, name, rows, cols, r, bad);
+    const bad = scoreRowCounted(w, base, cols, scale);
+    if (bad >= 0) {
+      counts.fill(0, lowBucket, highBucket + 1);
+      throw nanScore(op, name, rows, cols, r, bad);
+    }
     const keys = keyRow;
     if (k <= 0 || k >= cols) {
+      counts.fill(0, lowBucket, highBucket + 1);
       const keepAll = k <= 0;
       if (out !== w || !keepAll) for (let j = 0; j < cols; j++) out[base + j] = keepAll ? w[base + j] : 0;
       if (mask !== undefined) mask.fill(keepAll ? 1 : 0, base, base + cols);
       continue;
     }
-    const { pivot, equalTaken, equal } = lowestKeysPivot(keys, cols, k, 0, long ? counts : undefined);
+    const { pivot, equalTaken, equal } = lowestKeysPivot(keys, cols, k, 0, counts, lowBucket);
+    counts.fill(0, lowBucket, highBucket + 1);
     if (equalTaken === equal) {
       // Every key equal to the pivot is pruned (always so without ties): keep key > pivot.
       if (mask !== undefined) {

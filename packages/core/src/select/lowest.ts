@@ -56,6 +56,8 @@ export interface LowestKeysPivot {
  * @param counts - optional histogram of the row's {@link keyBucket}s ({@link KEY_BUCKETS}
  *   counts), when the caller counted them already; otherwise rows of 1024 keys or more are
  *   counted here
+ * @param firstBucket - with `counts`: a bucket at or below the row's lowest one, where the
+ *   search for the k-th key's bucket starts (default 0)
  * @returns the pivot key, how many entries equal to it are taken, and how many there are
  *
  * @example
@@ -64,7 +66,7 @@ export interface LowestKeysPivot {
  * lowestKeysPivot(new Int32Array(scores.buffer), 4, 2); // pivot = bits of 0.1, equalTaken 2
  * ```
  */
-export function lowestKeysPivot(keys: Int32Array, n: number, k: number, offset = 0, counts?: Int32Array): LowestKeysPivot {
+export function lowestKeysPivot(keys: Int32Array, n: number, k: number, offset = 0, counts?: Int32Array, firstBucket = 0): LowestKeysPivot {
   if (!(keys instanceof Int32Array)) throw new PruneError('INVALID_ARGUMENT', 'lowestKeysPivot: keys must be an Int32Array of order keys');
   if (!Number.isInteger(n) || n < 1 || !Number.isInteger(offset) || offset < 0 || offset + n > keys.length) {
     throw new PruneError('OUT_OF_RANGE', `lowestKeysPivot: the row [${offset}, ${offset + n}) must lie inside the ${keys.length} keys and hold at least one`);
@@ -83,12 +85,12 @@ export function lowestKeysPivot(keys: Int32Array, n: number, k: number, offset =
     for (let i = offset; i < end; i++) w[m++] = keys[i];
   } else {
     let hist = counts;
+    let bucket = 0;
     if (hist === undefined) {
       hist = histogram;
       hist.fill(0);
       for (let i = offset; i < end; i++) hist[(keys[i] >>> TOP_SHIFT) ^ SIGN_BUCKET]++;
-    }
-    let bucket = 0;
+    } else if (Number.isInteger(firstBucket) && firstBucket > 0 && firstBucket < KEY_BUCKETS) bucket = firstBucket;
     while (below + hist[bucket] <= kk) below += hist[bucket++];
     const top = bucket ^ SIGN_BUCKET;
     for (let i = offset; i < end; i++) {
