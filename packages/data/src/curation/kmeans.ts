@@ -1,5 +1,6 @@
 import { type ProgressOptions, PruneError, Random, progressStage } from '@prune/core';
 import { type NearestTwo, nearestTwo, rowSquaredNorms, squaredDistanceTo } from '../internal/distance.js';
+import { BLOCK_ROWS, type PreparedCentroids, nearestTwoBlock, prepareCentroids } from '../internal/simd.js';
 import { checkInteger } from '../internal/validate.js';
 import { type Embeddings, checkEmbeddings } from './embeddings.js';
 
@@ -203,6 +204,64 @@ export function kmeansPlusPlus(e: Embeddings, k: number, rng: Random, sampleSize
   return centroids;
 }
 
+
+/** Scratch buffers for block assignment. */
+interface BlockScratch {
+  best: Int32Array;
+  bestSq: Float64Array;
+  secondSq: Float64Array;
+  one: NearestTwo;
+}
+
+function blockScratch(): BlockScratch {
+  return { best: new Int32Array(BLOCK_ROWS), bestSq: new Float64Array(BLOCK_ROWS), secondSq: new Float64Array(BLOCK_ROWS), one: { best: 0, bestSq: 0, secondSq: 0 } };
+}
+
+/**
+ * Nearest and second-nearest centroid of `count` rows (the indices `rows[0..count)`, or
+ * `start..start+count` when `rows` is null; count ≤ BLOCK_ROWS): WebAssembly SIMD when
+ * `prepared` is given, plain JS otherwise. Results land in `scratch`.
+ */
+function nearestTwoRows(
+  prepared: PreparedCentroids | null,
+  data: Float32Array,
+  dim: number,
+  rows: Int32Array | null,
+  start: number,
+  count: number,
+  rowNorms: Float64Array | null,
+  centroids: Float64Array,
+  centroidNorms: Float64Array,
+  k: number,
+  scratch: BlockScratch,
+): void {
+  if (prepared !== null) {
+    nearestTwoBlock(prepared, data, rows, start, count, rowNorms, scratch.best, scratch.bestSq, scratch.secondSq);
+    return;
+  }
+  const one = scratch.one;
+  for (let r = 0; r < count; r++) {
+    const row = rows === null ? start + r : rows[r];
+    let norm: number;
+    if (rowNorms !== null) norm = rowNorms[row];
+    else {
+      norm = 0;
+      const o = row * dim;
+      for (let t = 0; t < dim; t++) norm += data[o + t] * data[o + t];
+    }
+    nearestTwo(data, row, dim, norm, centroids, centroidNorms, k, one);
+    scratch.best[r] = one.best;
+    scratch.bestSq[r] = one.bestSq;
+    scratch.secondSq[r] = one.secondSq;
+  }
+}
+
+function maxOf(values: Float64Array): number {
+  let m = 0;
+  for (const v of values) if (v > m) m = v;
+  return m;
+}
+
 function centroidNormsOf(centroids: Float64Array, k: number, dim: number): Float64Array {
   return rowSquaredNorms(centroids, k, dim);
 }
@@ -224,14 +283,13 @@ export function assignToNearest(e: Embeddings, centroids: Float32Array | Float64
   const cn = centroidNormsOf(c, k, e.dim);
   const assignments = new Int32Array(e.count);
   const squaredDistances = new Float64Array(e.count);
-  const out: NearestTwo = { best: 0, bestSq: 0, secondSq: 0 };
-  for (let i = 0; i < e.count; i++) {
-    let norm = 0;
-    const o = i * e.dim;
-    for (let t = 0; t < e.dim; t++) norm += e.data[o + t] * e.data[o + t];
-    nearestTwo(e.data, i, e.dim, norm, c, cn, k, out);
-    assignments[i] = out.best;
-    squaredDistances[i] = out.bestSq;
+  const prepared = prepareCentroids(c, k, e.dim, cn);
+  const scratch = blockScratch();
+  for (let s = 0; s < e.count; s += BLOCK_ROWS) {
+    const count = Math.min(BLOCK_ROWS, e.count - s);
+    nearestTwoRows(prepared, e.data, e.dim, null, s, count, null, c, cn, k, scratch);
+    assignments.set(scratch.best.subarray(0, count), s);
+    squaredDistances.set(scratch.bestSq.subarray(0, count), s);
   }
   return { assignments, squaredDistances };
 }
@@ -294,27 +352,38 @@ export function kmeans(e: Embeddings, options: LloydOptions): KMeansResult {
   const lower = new Float64Array(n);
   const sums = new Float64Array(k * dim);
   const counts = new Float64Array(k);
-  const out: NearestTwo = { best: 0, bestSq: 0, secondSq: 0 };
 
+  const scratch = blockScratch();
+  // Slack on the bounds for the rounding of ‖x‖² − 2·x·c + ‖c‖² (float32 dot products).
+  const slackOf = (i: number, cnMax: number): number => 1e-5 * (xNorm[i] + cnMax);
   const fullAssign = (): void => {
     const cn = centroidNormsOf(centroids, k, dim);
+    const cnMax = maxOf(cn);
+    const prepared = prepareCentroids(centroids, k, dim, cn);
     sums.fill(0);
     counts.fill(0);
-    for (let i = 0; i < n; i++) {
-      nearestTwo(data, i, dim, xNorm[i], centroids, cn, k, out);
-      assignments[i] = out.best;
-      upper[i] = Math.sqrt(out.bestSq);
-      lower[i] = Math.sqrt(out.secondSq);
-      const so = out.best * dim;
-      const xo = i * dim;
-      for (let t = 0; t < dim; t++) sums[so + t] += data[xo + t];
-      counts[out.best]++;
+    for (let s = 0; s < n; s += BLOCK_ROWS) {
+      const count = Math.min(BLOCK_ROWS, n - s);
+      nearestTwoRows(prepared, data, dim, null, s, count, xNorm, centroids, cn, k, scratch);
+      for (let r = 0; r < count; r++) {
+        const i = s + r;
+        const b = scratch.best[r];
+        const slack = slackOf(i, cnMax);
+        assignments[i] = b;
+        upper[i] = Math.sqrt(scratch.bestSq[r] + slack);
+        lower[i] = Math.sqrt(Math.max(0, scratch.secondSq[r] - slack));
+        const so = b * dim;
+        const xo = i * dim;
+        for (let t = 0; t < dim; t++) sums[so + t] += data[xo + t];
+        counts[b]++;
+      }
     }
   };
   fullAssign();
 
   const half = new Float64Array(k);
   const shift = new Float64Array(k);
+  const pending = new Int32Array(BLOCK_ROWS);
   let iterations = 0;
   let converged = false;
   while (iterations < maxIterations) {
@@ -383,32 +452,46 @@ export function kmeans(e: Embeddings, options: LloydOptions): KMeansResult {
         if (h < half[j2]) half[j2] = h;
       }
     }
-    // E-step with Hamerly's bounds.
+    // E-step with Hamerly's bounds; rows that need a full search are gathered into blocks.
     const cn = centroidNormsOf(centroids, k, dim);
+    const cnMax = maxOf(cn);
+    const prepared = prepareCentroids(centroids, k, dim, cn);
     let changed = 0;
+    let np = 0;
+    const flush = (): void => {
+      nearestTwoRows(prepared, data, dim, pending, 0, np, xNorm, centroids, cn, k, scratch);
+      for (let r = 0; r < np; r++) {
+        const i = pending[r];
+        const a = assignments[i];
+        const b = scratch.best[r];
+        const slack = slackOf(i, cnMax);
+        upper[i] = Math.sqrt(scratch.bestSq[r] + slack);
+        lower[i] = Math.sqrt(Math.max(0, scratch.secondSq[r] - slack));
+        if (b !== a) {
+          const xo = i * dim;
+          for (let t = 0; t < dim; t++) {
+            const v = data[xo + t];
+            sums[a * dim + t] -= v;
+            sums[b * dim + t] += v;
+          }
+          counts[a]--;
+          counts[b]++;
+          assignments[i] = b;
+          changed++;
+        }
+      }
+      np = 0;
+    };
     for (let i = 0; i < n; i++) {
       const a = assignments[i];
       const m = half[a] > lower[i] ? half[a] : lower[i];
       if (upper[i] <= m) continue;
       upper[i] = Math.sqrt(squaredDistanceTo(data, i, dim, centroids, a));
       if (upper[i] <= m) continue;
-      nearestTwo(data, i, dim, xNorm[i], centroids, cn, k, out);
-      upper[i] = Math.sqrt(out.bestSq);
-      lower[i] = Math.sqrt(out.secondSq);
-      if (out.best !== a) {
-        const b = out.best;
-        const xo = i * dim;
-        for (let t = 0; t < dim; t++) {
-          const v = data[xo + t];
-          sums[a * dim + t] -= v;
-          sums[b * dim + t] += v;
-        }
-        counts[a]--;
-        counts[b]++;
-        assignments[i] = b;
-        changed++;
-      }
+      pending[np++] = i;
+      if (np === BLOCK_ROWS) flush();
     }
+    if (np > 0) flush();
     progress.advance(1);
     if (changed === 0) {
       converged = true;
@@ -444,21 +527,23 @@ export function miniBatchKmeans(e: Embeddings, options: MiniBatchOptions): KMean
   const batchSums = new Float64Array(k * dim);
   const batchCounts = new Float64Array(k);
   const batch = new Int32Array(batchSize);
-  const out: NearestTwo = { best: 0, bestSq: 0, secondSq: 0 };
+  const scratch = blockScratch();
   for (let step = 0; step < steps; step++) {
     for (let b = 0; b < batchSize; b++) batch[b] = rng.int(n);
     const cn = centroidNormsOf(centroids, k, dim);
+    const prepared = prepareCentroids(centroids, k, dim, cn);
     batchSums.fill(0);
     batchCounts.fill(0);
-    for (let b = 0; b < batchSize; b++) {
-      const row = batch[b];
-      let norm = 0;
-      const xo = row * dim;
-      for (let t = 0; t < dim; t++) norm += data[xo + t] * data[xo + t];
-      nearestTwo(data, row, dim, norm, centroids, cn, k, out);
-      const so = out.best * dim;
-      for (let t = 0; t < dim; t++) batchSums[so + t] += data[xo + t];
-      batchCounts[out.best]++;
+    for (let s = 0; s < batchSize; s += BLOCK_ROWS) {
+      const count = Math.min(BLOCK_ROWS, batchSize - s);
+      const rows = batch.subarray(s, s + count);
+      nearestTwoRows(prepared, data, dim, rows, 0, count, null, centroids, cn, k, scratch);
+      for (let r = 0; r < count; r++) {
+        const xo = rows[r] * dim;
+        const so = scratch.best[r] * dim;
+        for (let t = 0; t < dim; t++) batchSums[so + t] += data[xo + t];
+        batchCounts[scratch.best[r]]++;
+      }
     }
     for (let j = 0; j < k; j++) {
       const m = batchCounts[j];
