@@ -107,46 +107,55 @@ function scoreRowCounted(w: Float32Array, base: number, cols: number, scale: Flo
  */
 export function pruneRowsLowest(args: RowPruneArgs, k: number): number {
   const { w, rows, cols, scale, out, mask, op, name } = args;
+  const kk = k < 0 ? 0 : k > cols ? cols : k;
   scratchRow(cols);
   for (let r = 0; r < rows; r++) {
-    const base = r * cols;
-    const bad = scoreRowCounted(w, base, cols, scale);
-    if (bad >= 0) {
-      counts.fill(0, lowBucket, highBucket + 1);
-      throw nanScore(op, name, rows, cols, r, bad);
-    }
-    const keys = keyRow;
-    if (k <= 0 || k >= cols) {
-      counts.fill(0, lowBucket, highBucket + 1);
-      const keepAll = k <= 0;
-      if (out !== w || !keepAll) for (let j = 0; j < cols; j++) out[base + j] = keepAll ? w[base + j] : 0;
-      if (mask !== undefined) mask.fill(keepAll ? 1 : 0, base, base + cols);
-      continue;
-    }
-    const { pivot, equalTaken, equal } = lowestKeysPivot(keys, cols, k, 0, counts, lowBucket);
-    counts.fill(0, lowBucket, highBucket + 1);
-    if (equalTaken === equal) {
-      // Every key equal to the pivot is pruned (always so without ties): keep key > pivot.
-      if (mask !== undefined) {
-        for (let j = 0; j < cols; j++) {
-          const keep = keys[j] > pivot;
-          out[base + j] = keep ? w[base + j] : 0;
-          mask[base + j] = keep ? 1 : 0;
-        }
-      } else {
-        for (let j = 0; j < cols; j++) out[base + j] = keys[j] > pivot ? w[base + j] : 0;
-      }
-      continue;
-    }
-    let ties = equalTaken;
-    for (let j = 0; j < cols; j++) {
-      const key = keys[j];
-      const pruned = key < pivot || (key === pivot && ties-- > 0);
-      out[base + j] = pruned ? 0 : w[base + j];
-      if (mask !== undefined) mask[base + j] = pruned ? 0 : 1;
-    }
+    const bad = pruneOneRow(w, r * cols, cols, scale, out, mask, kk);
+    if (bad >= 0) throw nanScore(op, name, rows, cols, r, bad);
   }
-  return rows * Math.min(Math.max(k, 0), cols);
+  return rows * kk;
+}
+
+/**
+ * One row of {@link pruneRowsLowest} (its own function, so the engine optimises it as a
+ * whole rather than as on-stack replacement of the row loop); returns the column of a NaN
+ * score, or -1.
+ */
+function pruneOneRow(w: Float32Array, base: number, cols: number, scale: Float32Array | undefined, out: Float32Array, mask: Uint8Array | undefined, k: number): number {
+  const bad = scoreRowCounted(w, base, cols, scale);
+  const keys = keyRow;
+  if (bad >= 0 || k === 0 || k === cols) {
+    counts.fill(0, lowBucket, highBucket + 1);
+    if (bad >= 0) return bad;
+    const keepAll = k === 0;
+    if (out !== w || !keepAll) for (let j = 0; j < cols; j++) out[base + j] = keepAll ? w[base + j] : 0;
+    if (mask !== undefined) mask.fill(keepAll ? 1 : 0, base, base + cols);
+    return -1;
+  }
+  const p = lowestKeysPivot(keys, cols, k, 0, counts, lowBucket);
+  counts.fill(0, lowBucket, highBucket + 1);
+  const pivot = p.pivot;
+  if (p.equalTaken === p.equal) {
+    // Every key equal to the pivot is pruned (always so without ties): keep key > pivot.
+    if (mask !== undefined) {
+      for (let j = 0; j < cols; j++) {
+        const keep = keys[j] > pivot;
+        out[base + j] = keep ? w[base + j] : 0;
+        mask[base + j] = keep ? 1 : 0;
+      }
+    } else {
+      for (let j = 0; j < cols; j++) out[base + j] = keys[j] > pivot ? w[base + j] : 0;
+    }
+    return -1;
+  }
+  let ties = p.equalTaken;
+  for (let j = 0; j < cols; j++) {
+    const key = keys[j];
+    const pruned = key < pivot || (key === pivot && ties-- > 0);
+    out[base + j] = pruned ? 0 : w[base + j];
+    if (mask !== undefined) mask[base + j] = pruned ? 0 : 1;
+  }
+  return -1;
 }
 
 /**
