@@ -15,6 +15,8 @@
 //     context one run without warm-up on the layers in BENCH_LONG_LAYERS.
 //  3b. The ε bound where it is visible: ln ε = −10, −5, −2 at 1024 tokens, with a float64
 //     brute force of every pruned weight and row mass (phase 'tolerance').
+//  3c. Backends against the reference: the ACP tiles kernel and dense core ops on tfjs-wasm
+//     and tfjs-cpu against the reference host kernel on the same inputs (phase 'backends').
 //  4. Decoding at long context: prefill BENCH_DECODE_CONTEXT tokens, then generate tokens one
 //     at a time, alternating blocks of 4 with and without ACP on the same caches.
 //
@@ -23,7 +25,7 @@
 // BENCH_BACKENDS (default reference,tfjs-wasm), BENCH_LONG_LAYERS (layers timed at the
 // longest context; default: the layer whose saving is closest to the model's mean),
 // BENCH_DECODE_CONTEXT (default 4096), BENCH_DECODE_TOKENS (default 32), BENCH_PPL_WINDOWS
-// (windows per source at 256; default 8), BENCH_PHASES (default ppl,savings,kernels,tolerance,decode),
+// (windows per source at 256; default 8), BENCH_PHASES (default ppl,savings,kernels,tolerance,backends,decode),
 // BENCH_FOX_DIR (another FoX checkpoint folder instead of the shipped one), BENCH_MERGE=1 (keep
 // an earlier run's results for the phases and kernel cells this run does not measure).
 // Results: bench/results/attention-fox.json (saved after every phase).
@@ -39,7 +41,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const CONTEXTS = (process.env.BENCH_CONTEXTS ?? '256,1024,4096').split(',').map(Number);
 const BACKENDS = (process.env.BENCH_BACKENDS ?? 'reference,tfjs-wasm').split(',').map((s) => s.trim());
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'ppl,savings,kernels,tolerance,decode').split(','));
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'ppl,savings,kernels,tolerance,backends,decode').split(','));
 const DECODE_CONTEXT = Number(process.env.BENCH_DECODE_CONTEXT ?? 4096);
 const DECODE_TOKENS = Number(process.env.BENCH_DECODE_TOKENS ?? 32);
 const PPL_WINDOWS = Number(process.env.BENCH_PPL_WINDOWS ?? 8);
@@ -62,6 +64,7 @@ function save() {
     out.savings = [...previous.savings.filter((r) => !results.savings.some((n) => savingKey(n) === savingKey(r))), ...results.savings].sort((a, b) => a.context - b.context || a.layer - b.layer);
     if (!PHASES.has('decode')) out.decoding = previous.decoding;
     if (!PHASES.has('tolerance')) out.tolerance = previous.tolerance ?? [];
+    if (!PHASES.has('backends')) out.backends = previous.backends ?? [];
     out.kernels = [...previous.kernels.filter((r) => !results.kernels.some((n) => cellKey(n) === cellKey(r))), ...results.kernels].sort((a, b) => a.backend.localeCompare(b.backend) || a.context - b.context || a.layer - b.layer);
   }
   writeFileSync(FILE, `${JSON.stringify(out, null, 2)}\n`);
@@ -139,13 +142,13 @@ function capture(source, n, keep) {
   return perLayer;
 }
 
-if (PHASES.has('savings') || PHASES.has('kernels') || PHASES.has('tolerance')) {
+if (PHASES.has('savings') || PHASES.has('kernels') || PHASES.has('tolerance') || PHASES.has('backends')) {
   for (const n of CONTEXTS) {
     const per = {};
     for (const source of TEXT_SOURCES) {
       if (tokens[source].length < n) continue;
       const t0 = performance.now();
-      per[source] = capture(source, n, source === 'austen' && (PHASES.has('kernels') || PHASES.has('tolerance')));
+      per[source] = capture(source, n, source === 'austen' && (PHASES.has('kernels') || PHASES.has('tolerance') || PHASES.has('backends')));
       log(`captured ${source} @${n} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       if (source === 'austen') captured[n] = per[source];
     }
@@ -301,6 +304,37 @@ if (PHASES.has('tolerance') && captured[1024]) {
     }
     save();
   }
+}
+
+// 3c. Backends against the reference on the trained model's inputs: the ACP kernel and the
+// dense core-op forgetting attention on each tfjs backend against the reference backend's
+// host kernel (phase 'backends'; tfjs is not a test dependency of this package).
+results.backends = previous?.backends ?? [];
+if (PHASES.has('backends')) {
+  results.backends = [];
+  const { forgettingAttention } = await import('../packages/attention/dist/index.js');
+  for (const n of CONTEXTS.filter((c) => c <= 1024 && captured[c])) {
+    for (let l = 0; l < L; l++) {
+      const c = captured[n][l].inputs;
+      const on = (backend) => ({ q: core.fromArray(c.q, [1, H, n, D], 'float32', { backend }), k: core.fromArray(c.k, [1, H, n, D], 'float32', { backend }), v: core.fromArray(c.v, [1, H, n, D], 'float32', { backend }), logF: core.fromArray(c.logF, [1, H, n], 'float32', { backend }) });
+      const opts = { ...ACP, bound: { kind: 'qkNorm', ...gammas[l] } };
+      const ref = on(core.referenceBackend);
+      const refAcp = forgettingAttentionAcp(ref.q, ref.k, ref.v, ref.logF, opts);
+      const refOut = refAcp.output.dataSync();
+      for (const name of ['tfjs-wasm', 'tfjs-cpu']) {
+        const x = on(await backendNamed(name));
+        const acp = forgettingAttentionAcp(x.q, x.k, x.v, x.logF, opts);
+        const dense = forgettingAttention(x.q, x.k, x.v, x.logF);
+        const diff = (a) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - refOut[i])), 0);
+        const row = { backend: name, context: n, layer: l, acpTilesVsReferenceHost: diff(acp.output.dataSync()), denseCoreOpsVsReferenceHost: diff(dense.dataSync()), sameFlopSaving: acp.totalFlopSaving === refAcp.totalFlopSaving };
+        results.backends.push(row);
+        core.dispose([...Object.values(x), acp.output, dense]);
+        log(`${name} @${n} layer ${l}: ACP tiles vs reference ${row.acpTilesVsReferenceHost.toExponential(1)}, dense vs reference ${row.denseCoreOpsVsReferenceHost.toExponential(1)}, same saving ${row.sameFlopSaving}`);
+      }
+      core.dispose([...Object.values(ref), refAcp.output]);
+    }
+  }
+  save();
 }
 
 // 4. Decoding at long context.
