@@ -251,6 +251,20 @@ async function main() {
   try {
     const generated = reuse === undefined ? await runChild(['generate', input, String(blocks)]) : { seconds: NaN, bytes: statSync(input).size };
     console.error(`  written in ${generated.seconds.toFixed(1)} s`);
+    const resultFile = join(HERE, 'results', process.argv.includes('--gc') ? 'scale-gc.json' : 'scale.json');
+    const save = () => {
+      const result = {
+        benchmark: 'streaming pruning of a synthetic safetensors checkpoint',
+        node: process.version,
+        backend: 'reference',
+        machine: { cpus: os.cpus().length, totalMemory: os.totalmem(), loadavg: os.loadavg() },
+        checkpoint: { blocks, tensors: specs.size, bytes: generated.bytes, largestTensorBytes, largestTensor: `F32 [${INTERMEDIATE}, ${HIDDEN}]`, generateSeconds: generated.seconds },
+        limit: `peak RSS < ${RATIO_LIMIT} × largest tensor = ${RATIO_LIMIT * largestTensorBytes} bytes`,
+        runs,
+      };
+      mkdirSync(join(HERE, 'results'), { recursive: true });
+      writeFileSync(resultFile, `${JSON.stringify(result, null, 2)}\n`);
+    };
     for (const method of methods) {
       console.error(`pruning with ${method} …`);
       const gcAtSteps = process.argv.includes('--gc');
@@ -259,20 +273,10 @@ async function main() {
       rmSync(output, { force: true });
       const peak = Math.max(r.sampledPeakRss, r.vmHWM);
       runs.push({ ...r, ...check, peakRss: peak, ratio: peak / largestTensorBytes, pass: peak < RATIO_LIMIT * largestTensorBytes });
+      // Saved after every run, so a run cut short keeps the finished methods.
+      save();
       console.error(`  ${r.seconds.toFixed(1)} s, peak ${mb(peak)} (${(peak / largestTensorBytes).toFixed(2)}× largest tensor)`);
     }
-    const result = {
-      benchmark: 'streaming pruning of a synthetic safetensors checkpoint',
-      node: process.version,
-      backend: 'reference',
-      machine: { cpus: os.cpus().length, totalMemory: os.totalmem() },
-      checkpoint: { blocks, tensors: specs.size, bytes: generated.bytes, largestTensorBytes, largestTensor: `F32 [${INTERMEDIATE}, ${HIDDEN}]`, generateSeconds: generated.seconds },
-      limit: `peak RSS < ${RATIO_LIMIT} × largest tensor = ${RATIO_LIMIT * largestTensorBytes} bytes`,
-      runs,
-    };
-    mkdirSync(join(HERE, 'results'), { recursive: true });
-    const resultFile = join(HERE, 'results', process.argv.includes('--gc') ? 'scale-gc.json' : 'scale.json');
-    writeFileSync(resultFile, `${JSON.stringify(result, null, 2)}\n`);
     console.log(`\ninput ${mb(generated.bytes)} (${specs.size} tensors), largest tensor ${mb(largestTensorBytes)}; limit ${RATIO_LIMIT}× = ${mb(RATIO_LIMIT * largestTensorBytes)}\n`);
     const rows = [['method', 'mask from', 'time', 'baseline RSS', 'peak RSS (timer)', 'VmHWM', 'peak / largest', 'output', 'sparsity', 'embed identical', 'pass']];
     for (const r of runs) {
