@@ -23,8 +23,8 @@ const refAcp = forgettingAttentionAcp(ref.q, ref.k, ref.v, ref.logF, opts);
 const refLambda = cumulativeLogForget(ref.logF, { seqStart: p.seqStart }).dataSync();
 
 // @prune/tfjs is not a dependency here: it would close a package cycle (tfjs → weights → zoo →
-// attention). The tfjs side is covered by tfjs-layer.test.ts (tfjs ops directly) and by
-// bench/attention-*.mjs, which checks the tiles kernel on tfjs-wasm against the reference.
+// attention). The tfjs backends are checked against the reference from the other side, in
+// packages/tfjs/src/attention.test.ts (tfjs-cpu and tfjs-wasm).
 const backends: [string, () => Promise<Backend>][] = [
   ['gpujs-cpu', async () => createGpujsBackend({ mode: 'cpu' })],
 ];
