@@ -10,4 +10,4 @@ export type { AumOptions } from './aum.js';
 export { prototypeScores } from './prototypes.js';
 export type { PrototypeOptions } from './prototypes.js';
 export { TrainingDynamicsRecorder } from './recorder.js';
-export type { EpochRecord, LogitsSource, RecorderOptions, TrainingTrace } from './recorder.js';
+export type { EpochRecord, LogitsSource, LogitsTensor, RecorderOptions, TrainingTrace } from './recorder.js';

@@ -25,8 +25,14 @@ export interface TrainingTrace {
   epochs: EpochRecord[];
 }
 
+/** A tensor-like holder of logits: tfjs and @prune/core tensors both fit. */
+export interface LogitsTensor {
+  /** Reads the values synchronously, row-major. */
+  dataSync(): ArrayLike<number>;
+}
+
 /** Anything that holds logits: a typed array, or a tensor with a synchronous `dataSync()` (tfjs or @prune/core). */
-export type LogitsSource = ArrayLike<number> | { dataSync(): ArrayLike<number> };
+export type LogitsSource = ArrayLike<number> | LogitsTensor;
 
 /** Options of {@link TrainingDynamicsRecorder}. */
 export interface RecorderOptions {
@@ -92,7 +98,7 @@ export class TrainingDynamicsRecorder {
    * @param logits - `batch·numClasses` logits (row-major), or a tensor holding them
    */
   record(indices: ArrayLike<number>, labels: ArrayLike<number>, logits: LogitsSource): void {
-    const z = typeof (logits as { dataSync?: unknown }).dataSync === 'function' ? (logits as { dataSync(): ArrayLike<number> }).dataSync() : (logits as ArrayLike<number>);
+    const z = typeof (logits as { dataSync?: unknown }).dataSync === 'function' ? (logits as LogitsTensor).dataSync() : (logits as ArrayLike<number>);
     const b = indices.length;
     const C = this.#numClasses;
     if (labels === undefined || labels.length !== b) {

@@ -9,7 +9,7 @@ import { type KdOptions, resolveKdOptions } from '../distill/kd.js';
  * the batch. The teacher's logits are constants; the gradient is the closed form, so the loss
  * itself needs no registered gradient kernels (the student model's ops still do — import
  * `@tensorflow/tfjs` or `@tensorflow/tfjs-layers`, which register them). α defaults to
- * {@link defaultKdAlpha}(keptFraction) when `keptFraction` is given.
+ * `defaultKdAlpha(keptFraction)` from `@prune/data` when `keptFraction` is given.
  *
  * @param studentLogits - `[batch, classes]` student logits z_s
  * @param teacherLogits - `[batch, classes]` teacher logits z_t
