@@ -8,7 +8,8 @@
 //
 //   pnpm run build && OPENBLAS_NUM_THREADS=2 node bench/weights-speed-layer.mjs
 // Options (environment): LAYER (ROWSxCOLSxTOKENS, default 4096x4096x2048), ROUNDS (3),
-// METHODS (wanda; add sparsegpt), BACKENDS (reference; e.g. reference,tfjs-wasm).
+// METHODS (wanda; add sparsegpt), BACKENDS (reference; e.g. reference,tfjs-wasm). Results go
+// to bench/results/weights-speed-layer.json (Wanda) or weights-speed-layer-METHODS.json.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -88,8 +89,9 @@ try {
   for (const r of rows) console.log(`| ${r.method} | ${r.backend} | ${s(r.reference.wall)} | ${s(r.ours.wall)} | ${r.speedupWall.toFixed(2)}× | ${s(r.reference.cpu)} | ${s(r.ours.cpu)} | ${r.speedupCpu.toFixed(2)}× |`);
   mkdirSync(join(HERE, 'results'), { recursive: true });
   const out = { bench: 'weights-speed-layer', command: 'OPENBLAS_NUM_THREADS=2 node bench/weights-speed-layer.mjs', env: { LAYER: `${ROWS}x${COLS}x${TOKENS}`, ROUNDS, METHODS, BACKENDS }, date: new Date().toISOString(), machine: { cpus: os.cpus().length, node: process.version, loadavg: os.loadavg() }, reference: { python: '/usr/bin/python3', ...torch }, rows, raw };
-  writeFileSync(join(HERE, 'results', 'weights-speed-layer.json'), JSON.stringify(out, null, 1) + '\n');
-  console.log('\nwrote bench/results/weights-speed-layer.json');
+  const file = `weights-speed-layer${METHODS.join(',') === 'wanda' ? '' : `-${METHODS.join('-')}`}.json`;
+  writeFileSync(join(HERE, 'results', file), JSON.stringify(out, null, 1) + '\n');
+  console.log(`\nwrote bench/results/${file}`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
