@@ -186,7 +186,7 @@ describe('CoT-Max REINFORCE gradient', () => {
     for (const a of allActions(lengths, keepFirst)) accumulateLogProbabilityGradient(pruner, s, a, Math.exp(cotMaxLogProbability(pruner, s, a)) * reward(a), exact);
     const rng = new Random(14);
     const estimate = zeroCotMaxGradient(pruner);
-    const groups = 20000;
+    const groups = 4000;
     for (let k = 0; k < groups; k++) {
       const actions = Array.from({ length: 4 }, () => sampleCotMaxAction(pruner, s, rng));
       accumulateReinforceGradient(pruner, s, actions, actions.map(reward), estimate, 1 / groups);
@@ -198,7 +198,8 @@ describe('CoT-Max REINFORCE gradient', () => {
         diff += (estimate[key][i] - exact[key][i]) ** 2;
         norm += exact[key][i] ** 2;
       }
-      expect(Math.sqrt(diff / norm)).toBeLessThan(0.1);
+      // A plain mean baseline (own reward included) would be off by 1/S = 25%.
+      expect(Math.sqrt(diff / norm)).toBeLessThan(0.05);
     }
   });
 
