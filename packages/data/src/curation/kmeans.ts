@@ -1,6 +1,6 @@
 import { type ProgressOptions, PruneError, Random, progressStage } from '@prune/core';
 import { type NearestTwo, nearestTwo, rowSquaredNorms, squaredDistanceTo } from '../internal/distance.js';
-import { BLOCK_ROWS, type PreparedCentroids, nearestTwoBlock, prepareCentroids } from '../internal/simd.js';
+import { BLOCK_ROWS, type PreparedCentroids, blockDots, nearestTwoBlock, prepareCentroids } from '../internal/simd.js';
 import { checkInteger } from '../internal/validate.js';
 import { type Embeddings, checkEmbeddings } from './embeddings.js';
 
@@ -181,8 +181,65 @@ export function kmeansPlusPlus(e: Embeddings, k: number, rng: Random, sampleSize
     }
     return sum;
   };
+  // With WebAssembly SIMD, all candidates of a step are scored in one blocked pass (their
+  // distances kept, so the winner needs no second pass); otherwise row by row with the skips.
+  const simd = trials > 1 && prepareCentroids(new Float64Array(trials * dim), trials, dim, new Float64Array(trials)) !== null;
+  const candidates = new Float64Array(trials * dim);
+  const candidateRows = new Int32Array(trials);
+  const candidateD2 = simd ? new Float64Array(trials * n) : new Float64Array(0);
+  const rowNorms = simd ? new Float64Array(n) : new Float64Array(0);
+  if (simd) {
+    for (let i = 0; i < n; i++) {
+      const o = rowOf(i) * dim;
+      let s = 0;
+      for (let t = 0; t < dim; t++) s += e.data[o + t] * e.data[o + t];
+      rowNorms[i] = s;
+    }
+  }
+  const blockRows = new Int32Array(BLOCK_ROWS);
   for (let j = 1; j < k; j++) {
     let bestRow = -1;
+    if (simd) {
+      for (let q = 0; q < trials; q++) {
+        candidateRows[q] = rowOf(draw());
+        for (let t = 0; t < dim; t++) candidates[q * dim + t] = e.data[candidateRows[q] * dim + t];
+      }
+      const cn = rowSquaredNorms(candidates, trials, dim);
+      const prepared = prepareCentroids(candidates, trials, dim, cn)!;
+      const stride = prepared.groups * 4;
+      const potentials = new Float64Array(trials);
+      for (let s = 0; s < n; s += BLOCK_ROWS) {
+        const count = Math.min(BLOCK_ROWS, n - s);
+        let dots: Float32Array;
+        if (rows) {
+          for (let r = 0; r < count; r++) blockRows[r] = rows[s + r];
+          dots = blockDots(prepared, e.data, blockRows, 0, count);
+        } else dots = blockDots(prepared, e.data, null, s, count);
+        for (let r = 0; r < count; r++) {
+          const i = s + r;
+          for (let q = 0; q < trials; q++) {
+            let d = rowNorms[i] - 2 * dots[r * stride + q] + cn[q];
+            if (d < 0) d = 0;
+            candidateD2[q * n + i] = d;
+            potentials[q] += d < d2[i] ? d : d2[i];
+          }
+        }
+      }
+      let best = 0;
+      for (let q = 1; q < trials; q++) if (potentials[q] < potentials[best]) best = q;
+      bestRow = candidateRows[best];
+      copyRow(bestRow, j);
+      total = 0;
+      for (let i = 0; i < n; i++) {
+        const d = candidateD2[best * n + i];
+        if (d < d2[i]) {
+          d2[i] = d;
+          nearest[i] = j;
+        }
+        total += d2[i];
+      }
+      continue;
+    }
     let bestPotential = Infinity;
     for (let trial = 0; trial < trials; trial++) {
       const row = rowOf(draw());

@@ -209,3 +209,19 @@ export function nearestTwoBlock(
     secondSq[r] = b2 > 0 ? b2 : 0;
   }
 }
+
+/**
+ * Raw float32 dot products of up to {@link BLOCK_ROWS} rows with the prepared centroids: row r,
+ * centroid j at `[r·stride + j]` with `stride = groups·4`. The view is valid until the next call.
+ */
+export function blockDots(prepared: PreparedCentroids, data: Float32Array, rows: Int32Array | null, start: number, count: number): Float32Array {
+  const kern = getKernel()!;
+  const { dim, groups } = prepared;
+  const xOffset = groups * 4 * dim * 4;
+  const outOffset = xOffset + BLOCK_ROWS * dim * 4;
+  const x = new Float32Array(kern.memory.buffer, xOffset, count * dim);
+  if (rows === null) x.set(data.subarray(start * dim, (start + count) * dim));
+  else for (let r = 0; r < count; r++) x.set(data.subarray(rows[r] * dim, rows[r] * dim + dim), r * dim);
+  kern.dots(xOffset, count, 0, groups, dim, outOffset);
+  return new Float32Array(kern.memory.buffer, outOffset, count * groups * 4);
+}
