@@ -10,7 +10,7 @@
 // gradients), one thread.
 //
 //   node bench/structured-precrop.mjs [--train 10000] [--test 5000] [--epochs 2]
-//        [--density 0.2] [--batch 32] [--latency-rounds 3] [--methods snip,synflow (grasp too)] [--seed 0] [--out bench/results/structured-precrop.json]
+//        [--density 0.2] [--batch 32] [--lr 0.01] [--latency-rounds 3] [--methods snip,synflow (grasp too)] [--seed 0] [--out bench/results/structured-precrop.json]
 //
 // Needs built packages: core, tfjs, zoo, structured (`npx tsc -p tsconfig.build.json` in each).
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -51,7 +51,7 @@ const METHODS = arg('methods', 'snip,synflow').split(',');
 const SEED = Number(arg('seed', 0));
 const BATCH = Number(arg('batch', 32));
 const LATENCY_ROUNDS = Number(arg('latency-rounds', 3));
-const LR = 2e-3;
+const LR = Number(arg('lr', 1e-2));
 const SIZE = 14; // Fashion-MNIST images average-pooled 2×2 to 14×14 (the shared machine's CPU budget)
 const OUT = arg('out', join(here, 'results/structured-precrop.json'));
 
