@@ -147,7 +147,7 @@ def main():
     x7 = area(xtr, SIDE)
     books = fit_codebooks(x7[:3000])
     tok, inp, rec = tokenize(x7, books)
-    print(f"codebooks fitted in {time.time() - t0:.0f}s; reconstruction MSE (14×14) {((rec - x7) ** 2).mean():.5f}", flush=True)
+    print(f"codebooks fitted in {time.time() - t0:.0f}s; reconstruction MSE ({SIDE}×{SIDE}) {((rec - x7) ** 2).mean():.5f}", flush=True)
     tok_te, inp_te, _ = tokenize(area(xte[:2000], SIDE), books)
     model = Var(a.dim, a.layers, 4, 2 * a.dim, 10)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.05)
