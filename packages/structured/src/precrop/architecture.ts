@@ -83,7 +83,7 @@ export type WeightLayerKind = 'conv' | 'depthwise' | 'dense';
 
 /**
  * One weight-carrying layer of a {@link ConvNetSpec}, flattened in build order, with the
- * channel groups its input and output belong to (see {@link channelGroups}).
+ * channel groups its input and output belong to (see {@link ChannelGroup}).
  */
 export interface WeightLayer {
   /** Layer name in the built tfjs model (`b0`, `b1_0`, `b1_proj`, `classifier`, …). */
