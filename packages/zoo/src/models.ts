@@ -1,6 +1,7 @@
 import { type Backend, PruneError, openCheckpoint } from '@prune/core';
 import { type LlamaConfig, parseLlamaConfig } from './lm/config.js';
 import { LlamaModel } from './lm/llama.js';
+import { readJsonFile } from './folder.js';
 import { BpeTokenizer, type BpeTokenizerJson } from './tokenizer.js';
 
 /** Names of the language models shipped in this package. */
@@ -43,22 +44,9 @@ export async function zooModelFolder(name: ZooLanguageModelName): Promise<string
 
 /** Reads a LLaMA-style `config.json` and `tokenizer.json` from `folder` and loads the model. */
 export async function loadLanguageModelFolder(folder: string, options: LoadZooOptions = {}): Promise<{ model: LlamaModel; tokenizer: BpeTokenizer; config: LlamaConfig }> {
-  const [{ readFile }, { join }] = await Promise.all([import('node:fs/promises'), import('node:path')]);
-  const readJson = async (file: string): Promise<unknown> => {
-    let text: string;
-    try {
-      text = await readFile(join(folder, file), 'utf8');
-    } catch (cause) {
-      throw new PruneError('NOT_FOUND', `cannot read ${join(folder, file)}: ${(cause as Error).message}`, { cause });
-    }
-    try {
-      return JSON.parse(text);
-    } catch (cause) {
-      throw new PruneError('CORRUPT_FILE', `${join(folder, file)} is not valid JSON`, { cause });
-    }
-  };
-  const config = parseLlamaConfig(await readJson('config.json'), join(folder, 'config.json'));
-  const tokenizer = new BpeTokenizer((await readJson('tokenizer.json')) as BpeTokenizerJson);
+  const { json, path } = await readJsonFile(folder, 'config.json');
+  const config = parseLlamaConfig(json, path);
+  const tokenizer = new BpeTokenizer((await readJsonFile(folder, 'tokenizer.json')).json as BpeTokenizerJson);
   const source = await openCheckpoint(folder);
   try {
     const model = await LlamaModel.fromSafetensors(config, source, options);

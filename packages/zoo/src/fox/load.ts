@@ -1,4 +1,5 @@
-import { type Backend, PruneError, openCheckpoint } from '@prune/core';
+import { type Backend, openCheckpoint } from '@prune/core';
+import { readJsonFile } from '../folder.js';
 import { BpeTokenizer, type BpeTokenizerJson } from '../tokenizer.js';
 import { type FoxConfig, parseFoxConfig } from './config.js';
 import { FoxModel } from './model.js';
@@ -22,22 +23,6 @@ export interface LoadedFoxModel {
   config: FoxConfig;
 }
 
-async function readJson(folder: string, file: string): Promise<unknown> {
-  const [{ readFile }, { join }] = await Promise.all([import('node:fs/promises'), import('node:path')]);
-  const path = join(folder, file);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (cause) {
-    throw new PruneError('NOT_FOUND', `cannot read ${path}: ${(cause as Error).message}`, { cause });
-  }
-  try {
-    return JSON.parse(text);
-  } catch (cause) {
-    throw new PruneError('CORRUPT_FILE', `${path} is not valid JSON`, { cause });
-  }
-}
-
 /**
  * Reads a FoX `config.json`, `tokenizer.json` and the safetensors checkpoint from `folder`
  * (Node only).
@@ -45,9 +30,9 @@ async function readJson(folder: string, file: string): Promise<unknown> {
  * @param options - backend
  */
 export async function loadFoxModelFolder(folder: string, options: LoadFoxOptions = {}): Promise<LoadedFoxModel> {
-  const { join } = await import('node:path');
-  const config = parseFoxConfig(await readJson(folder, 'config.json'), join(folder, 'config.json'));
-  const tokenizer = new BpeTokenizer((await readJson(folder, 'tokenizer.json')) as BpeTokenizerJson);
+  const { json, path } = await readJsonFile(folder, 'config.json');
+  const config = parseFoxConfig(json, path);
+  const tokenizer = new BpeTokenizer((await readJsonFile(folder, 'tokenizer.json')).json as BpeTokenizerJson);
   const source = await openCheckpoint(folder);
   try {
     return { model: await FoxModel.fromSafetensors(config, source, options), tokenizer, config };

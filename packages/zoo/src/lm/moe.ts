@@ -27,6 +27,7 @@ import {
   tidy,
   transpose,
 } from '@prune/core';
+import { readJsonFile } from '../folder.js';
 import { type MoeConfig, moeBlockLinears, moeBlockPrefix, parseMoeConfig } from './moe-config.js';
 import { type DecoderTables, applyRope, decoderTables, rmsNorm } from './decoder.js';
 
@@ -440,14 +441,7 @@ export function moeExpectedShapes(config: MoeConfig): [string, number[]][] {
  * @returns the model and its config
  */
 export async function loadMoeModelFolder(folder: string, options: MoeLoadOptions = {}): Promise<{ model: MoeModel; config: MoeConfig }> {
-  const [{ readFile }, { join }] = await Promise.all([import('node:fs/promises'), import('node:path')]);
-  const file = join(folder, 'config.json');
-  let json: unknown;
-  try {
-    json = JSON.parse(await readFile(file, 'utf8'));
-  } catch (cause) {
-    throw new PruneError('CORRUPT_FILE', `cannot read ${file} as JSON: ${(cause as Error).message}`, { cause });
-  }
+  const { json, path: file } = await readJsonFile(folder, 'config.json');
   const config = parseMoeConfig(json, file);
   const source = await openCheckpoint(folder);
   try {
@@ -456,7 +450,6 @@ export async function loadMoeModelFolder(folder: string, options: MoeLoadOptions
     await source.close();
   }
 }
-
 
 /** Options of {@link createRandomMoeModel}. */
 export interface RandomMoeOptions {

@@ -1,4 +1,5 @@
-import { PruneError, openSafetensors } from '@prune/core';
+import { openSafetensors } from '@prune/core';
+import { readJsonFile } from '../folder.js';
 import { type VitConfig, parseVitConfig } from './config.js';
 import { type VitLoadOptions, VitModel } from './vit.js';
 
@@ -19,20 +20,9 @@ export interface ZooVit {
  * @returns the model and its config
  */
 export async function loadVitFolder(folder: string, options: VitLoadOptions = {}): Promise<ZooVit> {
-  const [{ readFile }, { join }] = await Promise.all([import('node:fs/promises'), import('node:path')]);
-  let text: string;
-  try {
-    text = await readFile(join(folder, 'config.json'), 'utf8');
-  } catch (cause) {
-    throw new PruneError('NOT_FOUND', `cannot read ${join(folder, 'config.json')}: ${(cause as Error).message}`, { cause });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (cause) {
-    throw new PruneError('CORRUPT_FILE', `${join(folder, 'config.json')} is not valid JSON`, { cause });
-  }
-  const config = parseVitConfig(json, join(folder, 'config.json'));
+  const { json, path } = await readJsonFile(folder, 'config.json');
+  const config = parseVitConfig(json, path);
+  const { join } = await import('node:path');
   const source = await openSafetensors(join(folder, 'model.safetensors'));
   try {
     return { model: await VitModel.fromSafetensors(config, source, options), config, folder };
