@@ -119,8 +119,10 @@ describe('VarModel.generate', () => {
     model.dispose();
   });
 
-  it('rejects a class outside the model and a non-positive temperature', () => {
+  it('rejects a class outside the model, a non-positive temperature and a hook that skips a scale', () => {
     const model = randomModel(tinyConfig());
+    const skipper: VarBranchHook = { branch: (_l, _n, x, _s, run) => run(x, undefined), skips: (size) => size.height === 3 };
+    expect(() => model.generate(0, { hook: skipper })).toThrow(/skip scale 3×3/);
     expect(() => model.generate(4)).toThrow(/class 4 is not in \[0, 4\)/);
     expect(() => model.generate(0, { temperature: 0 })).toThrow(/temperature 0/);
     model.dispose();

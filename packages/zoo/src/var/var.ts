@@ -55,6 +55,12 @@ export interface VarBranchHook {
    * @returns the branch output for every token, [s², d]
    */
   branch(layer: number, name: string, x: Tensor, size: VarMapSize, run: VarBranchRun): Tensor;
+  /**
+   * Whether the hook asks to skip a scale's forward pass entirely. This model has no
+   * skipped-scale path: a scale for which this returns true is rejected with a `PruneError`
+   * rather than silently run in full.
+   */
+  skips?(size: VarMapSize): boolean;
 }
 
 /** The residual token maps of an image. */
@@ -295,6 +301,9 @@ export class VarModel {
   #step(k: number, input: Float32Array, label: number, caches: { k?: Tensor<'float32'>; v?: Tensor<'float32'> }[], hook: VarBranchHook | undefined): Float32Array {
     const s = this.config.scales[k];
     const size = { height: s, width: s };
+    if (hook?.skips?.(size)) {
+      throw new PruneError('INVALID_ARGUMENT', `VarModel: the branch hook asks to skip scale ${s}×${s}, which this model cannot do; remove it from the hook's skipped scales`);
+    }
     let x: Tensor = this.#embed(k, input, label);
     for (let layer = 0; layer < this.config.num_layers; layer++) {
       const runAttn: VarBranchRun = (t) => this.#attention(layer, t, caches[layer]);
