@@ -24,6 +24,8 @@ export { dispose, keep, tidy } from './scope.js';
 export type { TidyResult } from './scope.js';
 export { Random } from './random.js';
 export * from './progress.js';
+export { areaInterpolate } from './area-interpolate.js';
+export type { MapSize } from './area-interpolate.js';
 export * from './ops/index.js';
 export * from './select/index.js';
 export * from './formats/index.js';

@@ -1,6 +1,6 @@
-import { PruneError, type Tensor, dispose } from '@prune/core';
+import { type MapSize, PruneError, type Tensor, areaInterpolate, dispose } from '@prune/core';
 import { pivotalTokens } from './pivotal.js';
-import { type MapSize, areaResizeHost, checkMapSize, gatherTokens, readTokens, scatterHost, toTensorLike } from './token-map.js';
+import { checkMapSize, gatherTokens, readTokens, scatterHost, toTensorLike } from './token-map.js';
 
 /** A scale FastVAR prunes, with the fraction of its tokens that skip the branches. */
 export interface PrunedScale extends MapSize {
@@ -170,7 +170,7 @@ export class FastVarCache {
         `FastVarCache: branch "${name}" of block ${layer} returned ${part.batch}×${part.tokens}×${part.channels} for ${keptPerSample} kept tokens; the cached output is ${cached.batch}×…×${cached.channels}`,
       );
     }
-    const full = areaResizeHost(cached.output, cached.batch, cached.channels, cached.size, size);
+    const full = areaInterpolate(cached.output, cached.batch, cached.channels, cached.size, size);
     scatterHost(full, tokens, part.channels, positions, part.data, part.batch, keptPerSample);
     this.#stats.forwardedTokens += keptPerSample;
     dispose([kept, computed]);

@@ -1,12 +1,4 @@
-import { PruneError, type Tensor, fromArray } from '@prune/core';
-
-/** Height and width of a scale's token map (tokens are stored row-major: index = row·width + col). */
-export interface MapSize {
-  /** Rows of tokens. */
-  height: number;
-  /** Tokens per row. */
-  width: number;
-}
+import { type MapSize, PruneError, type Tensor, areaInterpolate, fromArray } from '@prune/core';
 
 /** A batch of token maps read to the host: `[batch, tokens, channels]`. */
 export interface HostTokens {
@@ -50,10 +42,8 @@ export function toTensorLike(like: Tensor, data: Float32Array, batch: number, to
 }
 
 /**
- * Area interpolation of token maps (PyTorch's `interpolate(mode='area')`, i.e. adaptive
- * average pooling): output cell `i` of an axis averages input cells
- * `floor(i·in/out) … ceil((i+1)·in/out) − 1`, in both directions, for any size ratio
- * (up- or down-sampling, non-integer factors).
+ * Area interpolation of token maps (PyTorch's `interpolate(mode='area')`; see
+ * `areaInterpolate` in `@prune/core`), for any size ratio.
  *
  * @param x - `[batch, from.height·from.width, channels]` or `[tokens, channels]` float32
  * @param from - size of the input map
@@ -64,46 +54,8 @@ export function areaResize(x: Tensor, from: MapSize, to: MapSize): Tensor<'float
   const { data, batch, tokens, channels } = readTokens('areaResize', 'x', x);
   checkMapSize('areaResize', from, tokens);
   checkMapSize('areaResize', to);
-  const out = areaResizeHost(data, batch, channels, from, to);
+  const out = areaInterpolate(data, batch, channels, from, to);
   return toTensorLike(x, out, batch, to.height * to.width, channels);
-}
-
-/** @internal {@link areaResize} on host arrays. */
-export function areaResizeHost(data: Float32Array, batch: number, channels: number, from: MapSize, to: MapSize): Float32Array {
-  const rows = bins(from.height, to.height);
-  const cols = bins(from.width, to.width);
-  const inTokens = from.height * from.width;
-  const outTokens = to.height * to.width;
-  const out = new Float32Array(batch * outTokens * channels);
-  const acc = new Float64Array(channels);
-  for (let b = 0; b < batch; b++) {
-    for (let i = 0; i < to.height; i++) {
-      for (let j = 0; j < to.width; j++) {
-        acc.fill(0);
-        for (let r = rows.start[i]; r < rows.end[i]; r++) {
-          for (let c = cols.start[j]; c < cols.end[j]; c++) {
-            const base = (b * inTokens + r * from.width + c) * channels;
-            for (let k = 0; k < channels; k++) acc[k] += data[base + k];
-          }
-        }
-        const n = (rows.end[i] - rows.start[i]) * (cols.end[j] - cols.start[j]);
-        const o = (b * outTokens + i * to.width + j) * channels;
-        for (let k = 0; k < channels; k++) out[o + k] = acc[k] / n;
-      }
-    }
-  }
-  return out;
-}
-
-/** Adaptive-average-pooling bins of one axis. */
-function bins(inSize: number, outSize: number): { start: Int32Array; end: Int32Array } {
-  const start = new Int32Array(outSize);
-  const end = new Int32Array(outSize);
-  for (let i = 0; i < outSize; i++) {
-    start[i] = Math.floor((i * inSize) / outSize);
-    end[i] = Math.ceil(((i + 1) * inSize) / outSize);
-  }
-  return { start, end };
 }
 
 /**

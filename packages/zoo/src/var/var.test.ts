@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { PruneError, Random, type Tensor, fromArray } from '@prune/core';
+import { Random, type Tensor, areaInterpolate, fromArray } from '@prune/core';
 import { type VarConfig, parseVarConfig, varExpectedShapes, varSequenceLength } from './config.js';
-import { type VarBranchHook, VarModel, areaResizeMap } from './var.js';
+import { type VarBranchHook, VarModel } from './var.js';
 
 function tinyConfig(over: Partial<VarConfig> = {}): VarConfig {
   return {
@@ -36,20 +36,6 @@ function randomModel(config: VarConfig, seed = 1): VarModel {
   return new VarModel(config, w, w.get('start')!.backend);
 }
 
-describe('areaResizeMap', () => {
-  it('averages PyTorch area bins when shrinking 3×3 → 2×2 (overlapping bins)', () => {
-    // Bins of 3 → 2 are rows/cols {0,1} and {1,2}.
-    expect(Array.from(areaResizeMap(Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9]), 3, 2))).toEqual([3, 4, 6, 7]);
-  });
-  it('copies and averages when growing 2×2 → 3×3 (non-integer factor)', () => {
-    // Bins of 2 → 3 are {0}, {0,1}, {1}.
-    expect(Array.from(areaResizeMap(Float32Array.from([0, 4, 8, 12]), 2, 3))).toEqual([0, 2, 4, 4, 6, 8, 8, 10, 12]);
-  });
-  it('rejects a map of the wrong size', () => {
-    expect(() => areaResizeMap(new Float32Array(5), 2, 3)).toThrow(PruneError);
-  });
-});
-
 describe('VarModel.tokenize', () => {
   it('writes a flat image as residual tokens by hand', () => {
     const model = randomModel(tinyConfig());
@@ -78,7 +64,7 @@ describe('VarModel.generate', () => {
     const sum = new Float64Array(9);
     a.tokens.forEach((t, k) => {
       const s = config.scales[k];
-      const up = areaResizeMap(Float32Array.from(t, (i) => config.codebooks[k][i]), s, 3);
+      const up = areaInterpolate(Float32Array.from(t, (i) => config.codebooks[k][i]), 1, 1, { height: s, width: s }, { height: 3, width: 3 });
       up.forEach((v, i) => (sum[i] += v));
     });
     a.map.forEach((v, i) => expect(v).toBeCloseTo(sum[i], 6));

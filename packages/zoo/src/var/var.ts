@@ -1,4 +1,5 @@
 import {
+  areaInterpolate,
   type Backend,
   PruneError,
   Random,
@@ -109,31 +110,9 @@ export interface VarLoadOptions {
   backend?: Backend;
 }
 
-/**
- * Area (adaptive average) resize of one-channel maps, PyTorch's `interpolate(mode='area')`:
- * output cell i averages input cells floor(i·in/out) … ceil((i+1)·in/out) − 1 on each axis.
- * @param data - a from×from map, row-major
- * @param from - input side
- * @param to - output side
- * @returns the to×to map
- */
-export function areaResizeMap(data: Float32Array, from: number, to: number): Float32Array {
-  if (data.length !== from * from) {
-    throw new PruneError('SHAPE_MISMATCH', `areaResizeMap: ${data.length} values do not form a ${from}×${from} map`);
-  }
-  const out = new Float32Array(to * to);
-  for (let i = 0; i < to; i++) {
-    const r0 = Math.floor((i * from) / to);
-    const r1 = Math.ceil(((i + 1) * from) / to);
-    for (let j = 0; j < to; j++) {
-      const c0 = Math.floor((j * from) / to);
-      const c1 = Math.ceil(((j + 1) * from) / to);
-      let acc = 0;
-      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) acc += data[r * from + c];
-      out[i * to + j] = acc / ((r1 - r0) * (c1 - c0));
-    }
-  }
-  return out;
+/** Area resize of a one-channel square map (`from`×`from` → `to`×`to`). */
+function areaResizeMap(data: Float32Array, from: number, to: number): Float32Array {
+  return areaInterpolate(data, 1, 1, { height: from, width: from }, { height: to, width: to });
 }
 
 /**
