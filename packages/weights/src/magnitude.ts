@@ -261,5 +261,8 @@ export function magnitude(options: MagnitudeOptions = {}): PruningMethod {
     pruneLayer(layer: PrunableLayer, weight: Tensor, target: SparsityTarget): PrunedLayer {
       return pruneMagnitude(weight, target, { scope, name: layer.name });
     },
+    pruneLayerInPlace(layer: PrunableLayer, values: Float32Array, target: SparsityTarget): number {
+      return pruneMagnitudeInPlace(values, layer.shape, target, { scope, name: layer.name });
+    },
   };
 }

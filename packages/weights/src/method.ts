@@ -79,4 +79,14 @@ export interface PruningMethod<S extends LayerStatistic = LayerStatistic> {
    * method has one. Must not modify `weight`.
    */
   pruneLayer(layer: PrunableLayer, weight: Tensor, target: SparsityTarget, statistic: S | undefined): PrunedLayer;
+  /**
+   * The memory-lean form of {@link PruningMethod.pruneLayer} for data-free methods: prunes
+   * the float32 `[d_out, d_in]` weights in `values` in place (no new weight, no mask) and
+   * returns how many it pruned. `pruneModel` uses it when the adapter hands out host
+   * (reference-backend) weights, so that pruning a checkpoint larger than memory allows
+   * twice stays within a small multiple of its largest tensor. Must prune exactly the
+   * weights `pruneLayer` prunes.
+   * @defaultValue none: the pipeline always calls `pruneLayer`
+   */
+  pruneLayerInPlace?(layer: PrunableLayer, values: Float32Array, target: SparsityTarget): number;
 }

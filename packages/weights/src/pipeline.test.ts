@@ -265,6 +265,39 @@ describe('pruneModel with data-free methods', () => {
     model.dispose();
   });
 
+  it('prunes host weights in place when the method can (magnitude), with the same weights and report as the tensor path', async () => {
+    const targets = [
+      { kind: 'unstructured', sparsity: 0.5 },
+      { kind: 'nm', prune: 2, group: 4 },
+    ] as const;
+    for (const scope of ['matrix', 'row'] as const) {
+      for (const target of targets) {
+        const method = magnitude({ scope });
+        let inPlaceCalls = 0;
+        const counted: PruningMethod = {
+          ...method,
+          pruneLayerInPlace: (layer, values, t) => {
+            inPlaceCalls++;
+            return method.pruneLayerInPlace!(layer, values, t);
+          },
+        };
+        // The same method without its in-place form takes the score → select → apply path.
+        const tensorPath: PruningMethod = { name: method.name, options: method.options, pruneLayer: method.pruneLayer };
+        const a = await loadTinyLm();
+        const b = await loadTinyLm();
+        const inPlace = await pruneModel(a, { method: counted, target });
+        const viaTensors = await pruneModel(b, { method: tensorPath, target });
+        expect(inPlaceCalls).toBe(14);
+        const strip = (r: typeof inPlace) => r.layers.map(({ ms: _ms, ...rest }) => rest);
+        expect(strip(inPlace)).toEqual(strip(viaTensors));
+        const [wa, wb] = [await snapshot(a), await snapshot(b)];
+        for (const [name, w] of wa) expect(Array.from(w), `${scope} ${target.kind} ${name}`).toEqual(Array.from(wb.get(name)!));
+        a.dispose();
+        b.dispose();
+      }
+    }
+  });
+
   it('accepts a custom method that returns the weight it was given (nothing pruned)', async () => {
     const model = await loadTinyLm();
     const before = await snapshot(model);

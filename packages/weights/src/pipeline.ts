@@ -13,6 +13,7 @@ import {
   dispose,
   isFinite as isFiniteOp,
   progressStage,
+  referenceBackend,
   sparsityOf,
   tidy,
 } from '@prune/core';
@@ -378,9 +379,33 @@ export async function pruneModel(adapter: ModelAdapter, options: PruneModelOptio
           signal?.throwIfAborted();
           const t0 = performance.now();
           const weight = await adapter.readWeight(layer.name);
+          const layerTarget = layerTargets?.get(layer.name) ?? blockTarget;
+          if (method.pruneLayerInPlace !== undefined && !statistics.has(layer.name) && weight.backend === referenceBackend && weight.dtype === 'float32') {
+            // The caller owns what readWeight returns: prune its storage in place, so a layer
+            // costs one copy of its weight instead of three (weight, result, mask).
+            try {
+              const pruned = method.pruneLayerInPlace(layer, weight.ref<Float32Array>().handle, layerTarget);
+              await adapter.writeWeight(layer.name, weight);
+              layerReports.push({
+                name: layer.name,
+                block: block.name,
+                kind: layer.kind,
+                shape: [layer.shape[0], layer.shape[1]],
+                target: layerTarget,
+                sparsity: pruned / weight.size,
+                pruned,
+                total: weight.size,
+                ms: performance.now() - t0,
+              });
+            } finally {
+              weight.dispose();
+            }
+            prune.advance(1, layer.name);
+            continue;
+          }
           let result;
           try {
-            result = method.pruneLayer(layer, weight, layerTargets?.get(layer.name) ?? blockTarget, statistics.get(layer.name));
+            result = method.pruneLayer(layer, weight, layerTarget, statistics.get(layer.name));
           } catch (e) {
             weight.dispose();
             throw e;
@@ -393,7 +418,7 @@ export async function pruneModel(adapter: ModelAdapter, options: PruneModelOptio
               block: block.name,
               kind: layer.kind,
               shape: [layer.shape[0], layer.shape[1]],
-              target: layerTargets?.get(layer.name) ?? blockTarget,
+              target: layerTarget,
               sparsity: counts.sparsity,
               pruned: counts.pruned,
               total: counts.total,
