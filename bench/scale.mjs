@@ -20,7 +20,7 @@
 //   magnitude-row        per-row 50% (Wanda's comparison group)
 //   nm-2:4               2:4 magnitude (prune 2 of every 4)
 //   pipeline-magnitude   the same per-matrix magnitude through pruneModel(openCheckpointAdapter,
-//                        magnitude()), which builds a new weight and a mask per layer
+//                        magnitude()), which prunes in place through pruneLayerInPlace
 // Peak RSS is measured two ways: process.memoryUsage().rss sampled on a 2 ms timer and at
 // every step, and the kernel's high-water mark VmHWM from /proc/self/status at the end.
 // After each run the output is spot-checked (sparsity of a pruned matrix, bit-identical
@@ -181,7 +181,7 @@ async function prune(input, output, method, gcAtSteps) {
     return {
       method,
       gcAtSteps: Boolean(gcAtSteps),
-      maskSource: method === 'pipeline-magnitude' ? 'pruneModel + magnitude() (new weight + mask per layer)' : '@prune/weights pruneMagnitudeInPlace (streaming, in place)',
+      maskSource: method === 'pipeline-magnitude' ? 'pruneModel + magnitude() (in place through pruneLayerInPlace)' : '@prune/weights pruneMagnitudeInPlace (streaming, in place)',
       layers,
       largestLayerBytes,
       baselineRss: baseline,
