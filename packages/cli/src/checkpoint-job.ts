@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { type ProgressCallback, PruneError, openCheckpointAdapter } from '@prune/core';
+import { type ProgressCallback, PruneError, openCheckpointAdapter, referenceBackend } from '@prune/core';
 import { type PruneReport, pruneModel } from '@prune/weights';
 import type { WeightOptions } from './args.js';
 import { patternLabel } from './lm-job.js';
@@ -45,6 +45,9 @@ export async function runCheckpointJob(input: string, options: WeightOptions, st
     if (out !== staging) await (await import('node:fs/promises')).mkdir(out);
     const output = isDir || input.endsWith('.index.json') ? out : join(out, basename(input));
     const adapter = await openCheckpointAdapter(input, {
+      // Data-free pruners run on the host; host weights let the pipeline prune each one in
+      // place, so a checkpoint near the memory limit holds one copy of a layer at a time.
+      backend: referenceBackend,
       output,
       compress: options.compress,
       nmPattern: options.pattern.kind === 'nm' ? { n: options.pattern.m - options.pattern.n, m: options.pattern.m } : undefined,
