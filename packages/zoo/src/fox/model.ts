@@ -20,13 +20,13 @@ import {
   keep,
   matmul,
   mul,
-  readAsTensor,
   reshape,
   silu,
   tidy,
 } from '@prune/core';
 import { rmsNorm } from '../lm/decoder.js';
 import { type FoxConfig, foxExpectedShapes } from './config.js';
+import { readModelWeights } from '../model-weights.js';
 
 type F32 = Tensor<'float32'>;
 
@@ -120,20 +120,7 @@ export class FoxModel {
   /** Loads every tensor the config needs from a safetensors file or sharded checkpoint. */
   static async fromSafetensors(config: FoxConfig, source: SafetensorsSource, options: FoxLoadOptions = {}): Promise<FoxModel> {
     const backend = options.backend ?? getBackend();
-    const weights = new Map<string, Tensor>();
-    try {
-      for (const [name] of foxExpectedShapes(config)) {
-        if (!source.has(name)) throw new PruneError('NOT_FOUND', `${source.path}: tensor "${name}" is missing`);
-        weights.set(name, await readAsTensor(source, name, { dtype: 'float32', backend }));
-      }
-      for (const w of weights.values()) {
-        if (w.dataSync().some((v) => !Number.isFinite(v))) throw new PruneError('NON_FINITE', `${source.path}: a weight holds NaN or Infinity; the checkpoint is damaged`);
-      }
-      return new FoxModel(config, weights, source.path, backend);
-    } catch (e) {
-      dispose([...weights.values()]);
-      throw e;
-    }
+    return readModelWeights(source, foxExpectedShapes(config), backend, (weights) => new FoxModel(config, weights, source.path, backend));
   }
 
   /** Every weight by name (read-only view; the model owns them). */

@@ -16,7 +16,6 @@ import {
   matmul,
   mean,
   mul,
-  readAsTensor,
   reshape,
   silu,
   slice,
@@ -26,6 +25,7 @@ import {
 } from '@prune/core';
 import { type LlamaConfig, llamaBlockLinears } from './config.js';
 import { type DecoderTables, applyRope, decoderTables, rmsNorm } from './decoder.js';
+import { readModelWeights } from '../model-weights.js';
 
 /** Options of {@link LlamaModel.fromSafetensors}. */
 export interface LlamaLoadOptions {
@@ -76,22 +76,7 @@ export class LlamaModel implements ModelAdapter {
   /** Loads every tensor the config needs from a safetensors file or sharded checkpoint. */
   static async fromSafetensors(config: LlamaConfig, source: SafetensorsSource, options: LlamaLoadOptions = {}): Promise<LlamaModel> {
     const backend = options.backend ?? getBackend();
-    const weights = new Map<string, Tensor>();
-    try {
-      for (const [name] of expectedShapes(config)) {
-        if (!source.has(name)) throw new PruneError('NOT_FOUND', `${source.path}: tensor "${name}" is missing`);
-        weights.set(name, await readAsTensor(source, name, { dtype: 'float32', backend }));
-      }
-      for (const w of weights.values()) {
-        if (w.dataSync().some((v) => !Number.isFinite(v))) {
-          throw new PruneError('NON_FINITE', `${source.path}: a weight holds NaN or Infinity; the checkpoint is damaged`);
-        }
-      }
-      return new LlamaModel(config, weights, source.path, backend);
-    } catch (e) {
-      dispose([...weights.values()]);
-      throw e;
-    }
+    return readModelWeights(source, expectedShapes(config), backend, (weights) => new LlamaModel(config, weights, source.path, backend));
   }
 
   /** Blocks and their linear layers (the prunable weights). */

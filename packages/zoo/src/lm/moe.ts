@@ -17,7 +17,6 @@ import {
   mul,
   openCheckpoint,
   randomNormal,
-  readAsTensor,
   reshape,
   scatter,
   sigmoid,
@@ -30,6 +29,7 @@ import {
 import { readJsonFile } from '../folder.js';
 import { type MoeConfig, moeBlockLinears, moeBlockPrefix, parseMoeConfig } from './moe-config.js';
 import { type DecoderTables, applyRope, decoderTables, rmsNorm } from './decoder.js';
+import { readModelWeights } from '../model-weights.js';
 
 /** The tokens one expert receives in one MoE layer, in ascending token order. */
 export interface ExpertTokens {
@@ -166,21 +166,7 @@ export class MoeModel implements ModelAdapter {
    */
   static async fromSafetensors(config: MoeConfig, source: SafetensorsSource, options: MoeLoadOptions = {}): Promise<MoeModel> {
     const backend = options.backend ?? getBackend();
-    const weights = new Map<string, Tensor>();
-    try {
-      for (const [name] of moeExpectedShapes(config)) {
-        if (!source.has(name)) throw new PruneError('NOT_FOUND', `${source.path}: tensor "${name}" is missing`);
-        const w = await readAsTensor(source, name, { dtype: 'float32', backend });
-        weights.set(name, w);
-        if (w.dataSync().some((v) => !Number.isFinite(v))) {
-          throw new PruneError('NON_FINITE', `${source.path}: "${name}" holds NaN or Infinity; the checkpoint is damaged`);
-        }
-      }
-      return new MoeModel(config, weights, source.path, backend);
-    } catch (e) {
-      dispose([...weights.values()]);
-      throw e;
-    }
+    return readModelWeights(source, moeExpectedShapes(config), backend, (weights) => new MoeModel(config, weights, source.path, backend));
   }
 
   /** Blocks and their linear layers: attention, then every expert's `w1, w3, w2`. */

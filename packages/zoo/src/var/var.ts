@@ -15,7 +15,6 @@ import {
   matmul,
   mean,
   mul,
-  readAsTensor,
   reshape,
   rsqrt,
   slice,
@@ -26,6 +25,7 @@ import {
   transpose,
 } from '@prune/core';
 import { type VarConfig, varExpectedShapes } from './config.js';
+import { readModelWeights } from '../model-weights.js';
 
 /** Height and width of a token map. */
 export interface VarMapSize {
@@ -158,21 +158,7 @@ export class VarModel {
    */
   static async fromSafetensors(config: VarConfig, source: SafetensorsSource, options: VarLoadOptions = {}): Promise<VarModel> {
     const backend = options.backend ?? getBackend();
-    const weights = new Map<string, Tensor>();
-    try {
-      for (const [name] of varExpectedShapes(config)) {
-        if (!source.has(name)) throw new PruneError('NOT_FOUND', `${source.path}: tensor "${name}" is missing`);
-        const t = await readAsTensor(source, name, { dtype: 'float32', backend });
-        weights.set(name, t);
-        if ((t.dataSync() as Float32Array).some((v) => !Number.isFinite(v))) {
-          throw new PruneError('NON_FINITE', `${source.path}: "${name}" holds NaN or Infinity; the checkpoint is damaged`);
-        }
-      }
-      return new VarModel(config, weights, backend);
-    } catch (e) {
-      dispose([...weights.values()]);
-      throw e;
-    }
+    return readModelWeights(source, varExpectedShapes(config), backend, (weights) => new VarModel(config, weights, backend));
   }
 
   /** Releases the weights. */

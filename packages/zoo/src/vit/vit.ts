@@ -15,7 +15,6 @@ import {
   matmul,
   mean,
   mul,
-  readAsTensor,
   reshape,
   rsqrt,
   slice,
@@ -26,6 +25,7 @@ import {
   transpose,
 } from '@prune/core';
 import { type VitBlockTokens, type VitConfig, vitExpectedShapes, vitFlops } from './config.js';
+import { readModelWeights } from '../model-weights.js';
 
 
 /**
@@ -163,21 +163,7 @@ export class VitModel {
    */
   static async fromSafetensors(config: VitConfig, source: SafetensorsSource, options: VitLoadOptions = {}): Promise<VitModel> {
     const backend = options.backend ?? getBackend();
-    const weights = new Map<string, Tensor>();
-    try {
-      for (const [name] of vitExpectedShapes(config)) {
-        if (!source.has(name)) throw new PruneError('NOT_FOUND', `${source.path}: tensor "${name}" is missing`);
-        const t = await readAsTensor(source, name, { dtype: 'float32', backend });
-        weights.set(name, t);
-        if ((t.dataSync() as Float32Array).some((v) => !Number.isFinite(v))) {
-          throw new PruneError('NON_FINITE', `${source.path}: "${name}" holds NaN or Infinity; the checkpoint is damaged`);
-        }
-      }
-      return new VitModel(config, weights, backend);
-    } catch (e) {
-      dispose([...weights.values()]);
-      throw e;
-    }
+    return readModelWeights(source, vitExpectedShapes(config), backend, (weights) => new VitModel(config, weights, backend));
   }
 
   /** Releases the weights. */
