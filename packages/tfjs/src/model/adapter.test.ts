@@ -170,8 +170,8 @@ describe('openTfjsModelAdapter: LayersModel', () => {
   it("runner: observed inputs equal the layer inputs (Dense flattened, conv im2col by hand), across the residual's frontier", async () => {
     const model = functionalModel();
     const adapter = await openTfjsModelAdapter(model, { includeHead: true, backend: referenceBackend });
+    expect(typeof adapter.runner?.runBlock).toBe('function');
     const runner = adapter.runner!;
-    expect(runner).toBeDefined();
     const xData = seeded(2 * 6 * 6 * 2, 5);
     const x = tf.tensor4d(xData, [2, 6, 6, 2]);
     const observed = new Map<string, { shape: number[]; values: number[] }>();

@@ -1,4 +1,5 @@
 import { PruneError } from '@prune/core';
+import { addPreNormBlockShapes } from '../model-weights.js';
 
 /** Hyper-parameters of the zoo's next-scale-prediction model, as stored in its `config.json`. */
 export interface VarConfig {
@@ -92,20 +93,6 @@ export function varExpectedShapes(config: VarConfig): Map<string, number[]> {
     ['head.weight', [k, d]],
     ['head.bias', [k]],
   ]);
-  for (let i = 0; i < config.num_layers; i++) {
-    const b = `blocks.${i}`;
-    m.set(`${b}.norm1.weight`, [d]);
-    m.set(`${b}.norm1.bias`, [d]);
-    m.set(`${b}.qkv.weight`, [3 * d, d]);
-    m.set(`${b}.qkv.bias`, [3 * d]);
-    m.set(`${b}.proj.weight`, [d, d]);
-    m.set(`${b}.proj.bias`, [d]);
-    m.set(`${b}.norm2.weight`, [d]);
-    m.set(`${b}.norm2.bias`, [d]);
-    m.set(`${b}.fc1.weight`, [f, d]);
-    m.set(`${b}.fc1.bias`, [f]);
-    m.set(`${b}.fc2.weight`, [d, f]);
-    m.set(`${b}.fc2.bias`, [d]);
-  }
+  for (let i = 0; i < config.num_layers; i++) addPreNormBlockShapes(m, `blocks.${i}`, d, f);
   return m;
 }

@@ -11,7 +11,6 @@ import {
   fromArray,
   gelu,
   getBackend,
-  keep,
   matmul,
   mean,
   mul,
@@ -25,7 +24,7 @@ import {
   transpose,
 } from '@prune/core';
 import { type VarConfig, varExpectedShapes } from './config.js';
-import { readModelWeights } from '../model-weights.js';
+import { adoptModelWeights, readModelWeights } from '../model-weights.js';
 
 /** Height and width of a token map. */
 export interface VarMapSize {
@@ -129,7 +128,7 @@ export class VarModel {
   readonly config: VarConfig;
   /** Backend of the weights. */
   readonly backend: Backend;
-  readonly #w = new Map<string, Tensor<'float32'>>();
+  readonly #w: Map<string, Tensor<'float32'>>;
 
   /**
    * @param config - hyper-parameters
@@ -139,14 +138,7 @@ export class VarModel {
   constructor(config: VarConfig, weights: Map<string, Tensor>, backend: Backend) {
     this.config = config;
     this.backend = backend;
-    for (const [name, shape] of varExpectedShapes(config)) {
-      const t = weights.get(name);
-      if (!t) throw new PruneError('NOT_FOUND', `VAR checkpoint: tensor "${name}" is missing`);
-      if (t.shape.join() !== shape.join()) {
-        throw new PruneError('SHAPE_MISMATCH', `VAR checkpoint: "${name}" has shape [${t.shape}] but the config implies [${shape}]`);
-      }
-      this.#w.set(name, keep(t as Tensor<'float32'>));
-    }
+    this.#w = adoptModelWeights('VAR', varExpectedShapes(config), weights);
   }
 
   /**

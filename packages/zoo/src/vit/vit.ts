@@ -10,7 +10,6 @@ import {
   gather,
   gelu,
   getBackend,
-  keep,
   log,
   matmul,
   mean,
@@ -25,7 +24,7 @@ import {
   transpose,
 } from '@prune/core';
 import { type VitBlockTokens, type VitConfig, vitExpectedShapes, vitFlops } from './config.js';
-import { readModelWeights } from '../model-weights.js';
+import { adoptModelWeights, readModelWeights } from '../model-weights.js';
 
 
 /**
@@ -133,7 +132,7 @@ export class VitModel {
   readonly backend: Backend;
   /** Patches per side. */
   readonly gridSize: number;
-  readonly #w = new Map<string, Tensor<'float32'>>();
+  readonly #w: Map<string, Tensor<'float32'>>;
 
   /**
    * @param config - hyper-parameters
@@ -144,14 +143,7 @@ export class VitModel {
     this.config = config;
     this.backend = backend;
     this.gridSize = config.image_size / config.patch_size;
-    for (const [name, shape] of vitExpectedShapes(config)) {
-      const t = weights.get(name);
-      if (!t) throw new PruneError('NOT_FOUND', `ViT checkpoint: tensor "${name}" is missing`);
-      if (t.shape.join() !== shape.join()) {
-        throw new PruneError('SHAPE_MISMATCH', `ViT checkpoint: "${name}" has shape [${t.shape}] but the config implies [${shape}]`);
-      }
-      this.#w.set(name, keep(t as Tensor<'float32'>));
-    }
+    this.#w = adoptModelWeights('ViT', vitExpectedShapes(config), weights);
   }
 
   /**
