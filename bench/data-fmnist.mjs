@@ -9,6 +9,9 @@
 //
 // Usage: node bench/data-fmnist.mjs [--pool 20000] [--test 10000] [--epochs 20]
 //          [--teacher-train 60000] [--teacher-epochs 20] [--seeds 3] [--out data-fmnist.json]
+//          [--fractions 0.3,0.5,0.7] [--methods random,el2n,forgetting,ccs,kmeans-balanced]
+//          [--sections full,pruning,alpha,heavy,alpha-ccs]
+// (heavy includes the dynamic re-curation runs; alpha needs pruning for its α = 0 column.)
 // Writes bench/results/<out> after every finished cell (a partial run keeps its rows).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -51,6 +54,9 @@ const { values: args } = parseArgs({
     hidden: { type: 'string', default: '128' },
     backend: { type: 'string', default: 'wasm' },
     out: { type: 'string', default: 'data-fmnist.json' },
+    fractions: { type: 'string', default: '0.3,0.5,0.7' },
+    methods: { type: 'string', default: 'random,el2n,forgetting,ccs,kmeans-balanced' },
+    sections: { type: 'string', default: 'full,pruning,alpha,heavy,alpha-ccs' },
   },
 });
 const N = Number(args.pool);
@@ -64,7 +70,9 @@ const B = 128;
 const C = 10;
 const D = 784;
 const TAU = 4;
-const FRACTIONS = [0.3, 0.5, 0.7];
+const FRACTIONS = args.fractions.split(',').map(Number);
+const METHODS = args.methods.split(',');
+const SECTIONS = new Set(args.sections.split(','));
 const ALPHAS = [0.25, 0.5, 0.75, 1];
 if (N > NTEACHER) throw new Error(`--pool ${N} must not exceed --teacher-train ${NTEACHER} (the pool is the first rows of the teacher's data)`);
 
@@ -77,7 +85,7 @@ const results = {
   date: new Date().toISOString(),
   command: `node bench/data-fmnist.mjs ${process.argv.slice(2).join(' ')}`.trim(),
   machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, loadavgAtStart: os.loadavg() },
-  setup: { pool: N, test: NTEST, epochs: EPOCHS, teacherTrain: NTEACHER, teacherEpochs: TEACHER_EPOCHS, seeds: SEEDS, hidden: H, batch: B, temperature: TAU, backend: tf.getBackend() },
+  setup: { fractions: FRACTIONS, methods: METHODS, sections: [...SECTIONS], pool: N, test: NTEST, epochs: EPOCHS, teacherTrain: NTEACHER, teacherEpochs: TEACHER_EPOCHS, seeds: SEEDS, hidden: H, batch: B, temperature: TAU, backend: tf.getBackend() },
   teacher: {},
   scores: [],
   pruning: [],
@@ -262,13 +270,17 @@ results.forgetting = { neverLearned: Array.from(forgetting).filter((v) => v === 
 log('scores', results.scores, results.forgetting);
 save();
 
-const selectors = {
+const allSelectors = {
   random: (f, seed) => selectByScore(randomScores(N, 7 + seed), { keep: f }),
   el2n: (f, seed) => selectByScore(el2nBySeed[seed], { keep: f }),
   forgetting: (f) => selectByScore(forgetting, { keep: f }),
   ccs: (f, seed) => ccsSelect(el2nBySeed[seed], { keep: f, hardPruneFraction: 0.1, seed }),
   'kmeans-balanced': (f, seed) => balancedCuration(embeddings, { keep: f, seed, iterations: 30, resamplingSteps: 3 }),
 };
+const selectors = Object.fromEntries(METHODS.map((m) => {
+  if (!allSelectors[m]) throw new Error(`unknown method ${m}; use ${Object.keys(allSelectors).join(', ')}`);
+  return [m, allSelectors[m]];
+}));
 const studentSeed = (seed) => 3000 + 10 * seed;
 const selections = new Map();
 const selection = (method, f, seed) => {
@@ -285,7 +297,7 @@ async function studentAccuracy(rows, alpha, seed) {
 }
 
 // ---- full pool (the 100 % reference) and pruning × KD ----------------------------------------
-{
+if (SECTIONS.has('full')) {
   const plain = [];
   const kd = [];
   for (const seed of SEEDS) {
@@ -296,7 +308,7 @@ async function studentAccuracy(rows, alpha, seed) {
   log('full pool', results.fullPool);
   save();
 }
-for (const f of FRACTIONS) {
+if (SECTIONS.has('pruning')) for (const f of FRACTIONS) {
   for (const method of Object.keys(selectors)) {
     const alpha = defaultKdAlpha(f);
     const row = { method, fraction: f, alpha, kept: 0, steps: 0, plain: [], kd: [], seconds: 0 };
@@ -338,110 +350,116 @@ async function alphaSweep(method) {
     save();
   }
 }
-await alphaSweep('random');
+if (SECTIONS.has('alpha') && selectors.random) await alphaSweep('random');
 
-// ---- heavy-tailed, duplicate-heavy data ---------------------------------------------------------
-// Classes 0-2 are "head" classes: 600 unique pool images each, every one repeated 8× with small
-// pixel noise. Classes 3-9 are a long tail with 100·(10 − c) unique images each.
-const heavyRng = new Random(5);
-const byClass = Array.from({ length: C }, () => []);
-for (let i = 0; i < N; i++) byClass[labelsAll[i]].push(i);
-const heavySource = [];
-for (let c = 0; c < C; c++) {
-  const unique = c < 3 ? 600 : 100 * (10 - c);
-  const copies = c < 3 ? 8 : 1;
-  for (const src of byClass[c].slice(0, unique)) for (let k = 0; k < copies; k++) heavySource.push(src);
-}
-const HN = heavySource.length;
-const heavyImages = new Float32Array(HN * D);
-heavySource.forEach((src, i) => {
-  for (let t = 0; t < D; t++) heavyImages[i * D + t] = Math.min(1, Math.max(0, trainSet.images[src * D + t] + 0.02 * heavyRng.normal()));
-});
-const heavyLabels = Uint8Array.from(heavySource, (s) => labelsAll[s]);
-const heavyEmbeddings = embeddingMatrix(mapRows(teacher, heavyImages, HN, H, hidden), H);
-const heavyClusters = kmeans(heavyEmbeddings, { k: 50, seed: 0 });
-function balanceOf(rows) {
-  const perClass = new Array(C).fill(0);
-  const perCluster = new Array(50).fill(0);
-  for (const r of rows) {
-    perClass[heavyLabels[r]]++;
-    perCluster[heavyClusters.assignments[r]]++;
-  }
-  const entropy = (counts) => {
-    const tot = counts.reduce((a, b) => a + b, 0);
-    return -counts.reduce((s, c) => (c > 0 ? s + (c / tot) * Math.log(c / tot) : s), 0) / Math.log(counts.length);
-  };
-  return {
-    perClass,
-    classEntropy: entropy(perClass),
-    clusterEntropy: entropy(perCluster),
-    maxMinClassRatio: Math.max(...perClass) / Math.max(1, Math.min(...perClass)),
-    uniqueImages: new Set(Array.from(rows, (r) => heavySource[r])).size,
-  };
-}
-const HEAVY_KEEP = 0.3;
-// Many leaf clusters (Vo et al. use far more clusters than classes) so near-duplicates share a leaf.
-const HEAVY_LEVELS = [300, 30];
-const heavySteps = Math.ceil((HEAVY_KEEP * HN) / B) * EPOCHS;
-results.heavyTailed = { rows: HN, unique: new Set(heavySource).size, keep: HEAVY_KEEP, levels: HEAVY_LEVELS, steps: heavySteps, full: balanceOf(Int32Array.from({ length: HN }, (_, i) => i)), runs: [] };
-const heavySelect = {
-  random: (seed) => selectByScore(randomScores(HN, 9 + seed), { keep: HEAVY_KEEP }),
-  'kmeans-balanced': (seed) => balancedCuration(heavyEmbeddings, { keep: HEAVY_KEEP, levels: HEAVY_LEVELS, seed, iterations: 30, resamplingSteps: 3 }),
-};
-const staticHeavy = [];
-for (const [method, select] of Object.entries(heavySelect)) {
-  const row = { method, kept: 0, accuracy: [], balance: [] };
-  for (const seed of SEEDS) {
-    const rows = select(seed);
-    if (method === 'kmeans-balanced') staticHeavy[seed] = rows;
-    const run = await train({ images: heavyImages, labels: heavyLabels, rowsFor: () => rows, steps: heavySteps, seed: 4000 + 10 * seed });
-    row.kept = rows.length;
-    row.accuracy.push(accuracy(run.model));
-    row.balance.push(balanceOf(rows));
-    disposeMlp(run.model);
-  }
-  row.accuracySummary = summary(row.accuracy);
-  for (const k of ['classEntropy', 'clusterEntropy', 'maxMinClassRatio', 'uniqueImages']) row[k] = summary(row.balance.map((b) => b[k]));
-  results.heavyTailed.runs.push(row);
-  log('heavy', method, row.accuracySummary, row.classEntropy.mean, row.uniqueImages.mean);
-  save();
-}
-
-// ---- dynamic re-curation vs static vs full (same optimizer steps, heavy-tailed data) ----------
-const allHeavy = Int32Array.from({ length: HN }, (_, i) => i);
-const DYN_STEPS = heavySteps;
-const variants = {
-  full: () => () => allHeavy,
-  'static (teacher embeddings)': (seed) => () => staticHeavy[seed],
-  dynamic: (seed) => {
-    const curator = new DynamicCurator({ count: HN, keepFraction: HEAVY_KEEP, warmupEpochs: 1, period: 2, closestFraction: 0.5, levels: HEAVY_LEVELS, seed, clustering: { iterations: 20, resamplingSteps: 2 } });
-    return (epoch, model) => curator.subsetFor(epoch, (idx) => mapRows(model, gatherRows(heavyImages, idx), idx.length, H, hidden));
-  },
-};
-for (const [name, make] of Object.entries(variants)) {
-  const row = { variant: name, steps: 0, accuracy: [], seconds: [] };
-  for (const seed of SEEDS) {
-    const run = await train({ images: heavyImages, labels: heavyLabels, rowsFor: make(seed), steps: DYN_STEPS, seed: 5000 + 10 * seed });
-    row.steps = run.steps;
-    row.seconds.push(run.seconds);
-    row.accuracy.push(accuracy(run.model));
-    disposeMlp(run.model);
-  }
-  row.accuracySummary = summary(row.accuracy);
-  results.dynamic.push(row);
-  log('dynamic', name, row.accuracySummary, row.seconds);
-  save();
-}
+if (SECTIONS.has('heavy')) await heavyAndDynamic();
 
 // ---- α sweep for a score-based selection (last: the least essential cell) ---------------------
-await alphaSweep('ccs');
+if (SECTIONS.has('alpha-ccs') && selectors.ccs) await alphaSweep('ccs');
+
+/** The heavy-tailed data: balanced curation vs random, then dynamic vs static vs full. */
+async function heavyAndDynamic() {
+  // ---- heavy-tailed, duplicate-heavy data ---------------------------------------------------------
+  // Classes 0-2 are "head" classes: 600 unique pool images each, every one repeated 8× with small
+  // pixel noise. Classes 3-9 are a long tail with 100·(10 − c) unique images each.
+  const heavyRng = new Random(5);
+  const byClass = Array.from({ length: C }, () => []);
+  for (let i = 0; i < N; i++) byClass[labelsAll[i]].push(i);
+  const heavySource = [];
+  for (let c = 0; c < C; c++) {
+    const unique = c < 3 ? 600 : 100 * (10 - c);
+    const copies = c < 3 ? 8 : 1;
+    for (const src of byClass[c].slice(0, unique)) for (let k = 0; k < copies; k++) heavySource.push(src);
+  }
+  const HN = heavySource.length;
+  const heavyImages = new Float32Array(HN * D);
+  heavySource.forEach((src, i) => {
+    for (let t = 0; t < D; t++) heavyImages[i * D + t] = Math.min(1, Math.max(0, trainSet.images[src * D + t] + 0.02 * heavyRng.normal()));
+  });
+  const heavyLabels = Uint8Array.from(heavySource, (s) => labelsAll[s]);
+  const heavyEmbeddings = embeddingMatrix(mapRows(teacher, heavyImages, HN, H, hidden), H);
+  const heavyClusters = kmeans(heavyEmbeddings, { k: 50, seed: 0 });
+  function balanceOf(rows) {
+    const perClass = new Array(C).fill(0);
+    const perCluster = new Array(50).fill(0);
+    for (const r of rows) {
+      perClass[heavyLabels[r]]++;
+      perCluster[heavyClusters.assignments[r]]++;
+    }
+    const entropy = (counts) => {
+      const tot = counts.reduce((a, b) => a + b, 0);
+      return -counts.reduce((s, c) => (c > 0 ? s + (c / tot) * Math.log(c / tot) : s), 0) / Math.log(counts.length);
+    };
+    return {
+      perClass,
+      classEntropy: entropy(perClass),
+      clusterEntropy: entropy(perCluster),
+      maxMinClassRatio: Math.max(...perClass) / Math.max(1, Math.min(...perClass)),
+      uniqueImages: new Set(Array.from(rows, (r) => heavySource[r])).size,
+    };
+  }
+  const HEAVY_KEEP = 0.3;
+  // Many leaf clusters (Vo et al. use far more clusters than classes) so near-duplicates share a leaf.
+  const HEAVY_LEVELS = [300, 30];
+  const heavySteps = Math.ceil((HEAVY_KEEP * HN) / B) * EPOCHS;
+  results.heavyTailed = { rows: HN, unique: new Set(heavySource).size, keep: HEAVY_KEEP, levels: HEAVY_LEVELS, steps: heavySteps, full: balanceOf(Int32Array.from({ length: HN }, (_, i) => i)), runs: [] };
+  const heavySelect = {
+    random: (seed) => selectByScore(randomScores(HN, 9 + seed), { keep: HEAVY_KEEP }),
+    'kmeans-balanced': (seed) => balancedCuration(heavyEmbeddings, { keep: HEAVY_KEEP, levels: HEAVY_LEVELS, seed, iterations: 30, resamplingSteps: 3 }),
+  };
+  const staticHeavy = [];
+  for (const [method, select] of Object.entries(heavySelect)) {
+    const row = { method, kept: 0, accuracy: [], balance: [] };
+    for (const seed of SEEDS) {
+      const rows = select(seed);
+      if (method === 'kmeans-balanced') staticHeavy[seed] = rows;
+      const run = await train({ images: heavyImages, labels: heavyLabels, rowsFor: () => rows, steps: heavySteps, seed: 4000 + 10 * seed });
+      row.kept = rows.length;
+      row.accuracy.push(accuracy(run.model));
+      row.balance.push(balanceOf(rows));
+      disposeMlp(run.model);
+    }
+    row.accuracySummary = summary(row.accuracy);
+    for (const k of ['classEntropy', 'clusterEntropy', 'maxMinClassRatio', 'uniqueImages']) row[k] = summary(row.balance.map((b) => b[k]));
+    results.heavyTailed.runs.push(row);
+    log('heavy', method, row.accuracySummary, row.classEntropy.mean, row.uniqueImages.mean);
+    save();
+  }
+
+  // ---- dynamic re-curation vs static vs full (same optimizer steps, heavy-tailed data) ----------
+  const allHeavy = Int32Array.from({ length: HN }, (_, i) => i);
+  const DYN_STEPS = heavySteps;
+  const variants = {
+    full: () => () => allHeavy,
+    'static (teacher embeddings)': (seed) => () => staticHeavy[seed],
+    dynamic: (seed) => {
+      const curator = new DynamicCurator({ count: HN, keepFraction: HEAVY_KEEP, warmupEpochs: 1, period: 2, closestFraction: 0.5, levels: HEAVY_LEVELS, seed, clustering: { iterations: 20, resamplingSteps: 2 } });
+      return (epoch, model) => curator.subsetFor(epoch, (idx) => mapRows(model, gatherRows(heavyImages, idx), idx.length, H, hidden));
+    },
+  };
+  for (const [name, make] of Object.entries(variants)) {
+    const row = { variant: name, steps: 0, accuracy: [], seconds: [] };
+    for (const seed of SEEDS) {
+      const run = await train({ images: heavyImages, labels: heavyLabels, rowsFor: make(seed), steps: DYN_STEPS, seed: 5000 + 10 * seed });
+      row.steps = run.steps;
+      row.seconds.push(run.seconds);
+      row.accuracy.push(accuracy(run.model));
+      disposeMlp(run.model);
+    }
+    row.accuracySummary = summary(row.accuracy);
+    results.dynamic.push(row);
+    log('dynamic', name, row.accuracySummary, row.seconds);
+    save();
+  }
+}
 
 // ---- tables ---------------------------------------------------------------------------------
 const pm = (s) => `${(100 * s.mean).toFixed(1)} ± ${(100 * s.sd).toFixed(1)}`;
 const n = SEEDS.length;
 console.log(`\nteacher (all ${NTEACHER}, ${TEACHER_EPOCHS} epochs): ${(100 * results.teacher.accuracy).toFixed(1)} % · recorder: ${results.teacher.recordSeconds.toFixed(2)} s of record() in a ${results.teacher.seconds.toFixed(0)} s run; paired 1-epoch runs +${(100 * results.teacher.recorderOverhead).toFixed(1)} %`);
-console.log(`full pool (${N}): ${pm(results.fullPool.plainSummary)} · with KD (α = 0.5) ${pm(results.fullPool.kdSummary)}  (n = ${n})`);
-console.log(`\n| method (n = ${n}) | 30 % | 30 % + KD | 50 % | 50 % + KD | 70 % | 70 % + KD |\n|---|---|---|---|---|---|---|`);
+if (results.fullPool) console.log(`full pool (${N}): ${pm(results.fullPool.plainSummary)} · with KD (α = 0.5) ${pm(results.fullPool.kdSummary)}  (n = ${n})`);
+const pctOf = (f) => `${Math.round(f * 100)} %`;
+console.log(`\n| method (n = ${n}) | ${FRACTIONS.map((f) => `${pctOf(f)} | ${pctOf(f)} + KD`).join(' | ')} |\n|---|${FRACTIONS.map(() => '---|---|').join('')}`);
 for (const method of Object.keys(selectors)) {
   const cells = FRACTIONS.flatMap((f) => {
     const r = results.pruning.find((p) => p.method === method && p.fraction === f);
@@ -449,7 +467,7 @@ for (const method of Object.keys(selectors)) {
   });
   console.log(`| ${method} | ${cells.join(' | ')} |`);
 }
-console.log(`\nKD gain (paired, KD − plain), points:\n| method | 30 % | 50 % | 70 % |\n|---|---|---|---|`);
+console.log(`\nKD gain (paired, KD − plain), points:\n| method | ${FRACTIONS.map(pctOf).join(' | ')} |\n|---|${FRACTIONS.map(() => '---|').join('')}`);
 for (const method of Object.keys(selectors)) {
   const cells = FRACTIONS.map((f) => {
     const r = results.pruning.find((p) => p.method === method && p.fraction === f);
@@ -462,14 +480,14 @@ for (const method of ['random', 'ccs']) {
   for (const f of FRACTIONS) {
     const r = results.alphaSweep.find((x) => x.method === method && x.fraction === f);
     if (!r) continue;
-    console.log(`| ${f * 100} % | ${[0, ...ALPHAS].map((a) => pm(r.summary[a])).join(' | ')} | ${pm(r.defaultAlpha.summary)} (α = ${r.defaultAlpha.alpha}) | ${r.bestAlphaPerSeed.join(', ')} |`);
+    console.log(`| ${pctOf(f)} | ${[0, ...ALPHAS].map((a) => pm(r.summary[a])).join(' | ')} | ${pm(r.defaultAlpha.summary)} (α = ${r.defaultAlpha.alpha}) | ${r.bestAlphaPerSeed.join(', ')} |`);
   }
 }
 const ht = results.heavyTailed;
-console.log(`\n| heavy-tailed, keep 30 % (n = ${n}) | accuracy | class entropy | cluster entropy | max/min class | unique images |\n|---|---|---|---|---|---|`);
-console.log(`| all ${ht.rows} rows (not trained) | — | ${ht.full.classEntropy.toFixed(3)} | ${ht.full.clusterEntropy.toFixed(3)} | ${ht.full.maxMinClassRatio.toFixed(1)} | ${ht.full.uniqueImages} |`);
-for (const r of ht.runs) console.log(`| ${r.method} (${r.kept}) | ${pm(r.accuracySummary)} | ${r.classEntropy.mean.toFixed(3)} | ${r.clusterEntropy.mean.toFixed(3)} | ${r.maxMinClassRatio.mean.toFixed(1)} | ${r.uniqueImages.mean.toFixed(0)} |`);
-console.log(`\n| heavy-tailed, same steps (n = ${n}) | steps | accuracy |\n|---|---|---|`);
+if (ht.runs) console.log(`\n| heavy-tailed, keep 30 % (n = ${n}) | accuracy | class entropy | cluster entropy | max/min class | unique images |\n|---|---|---|---|---|---|`);
+if (ht.runs) console.log(`| all ${ht.rows} rows (not trained) | — | ${ht.full.classEntropy.toFixed(3)} | ${ht.full.clusterEntropy.toFixed(3)} | ${ht.full.maxMinClassRatio.toFixed(1)} | ${ht.full.uniqueImages} |`);
+for (const r of ht.runs ?? []) console.log(`| ${r.method} (${r.kept}) | ${pm(r.accuracySummary)} | ${r.classEntropy.mean.toFixed(3)} | ${r.clusterEntropy.mean.toFixed(3)} | ${r.maxMinClassRatio.mean.toFixed(1)} | ${r.uniqueImages.mean.toFixed(0)} |`);
+if (results.dynamic.length) console.log(`\n| heavy-tailed, same steps (n = ${n}) | steps | accuracy |\n|---|---|---|`);
 for (const r of results.dynamic) console.log(`| ${r.variant} | ${r.steps} | ${pm(r.accuracySummary)} |`);
 save();
 log(`wrote ${out}`);
