@@ -1,9 +1,18 @@
 import { type ProgressOptions, PruneError, Random, progressStage } from '@prune/core';
 import { type NearestTwo, nearestTwo, rowSquaredNorms, squaredDistanceTo } from '../internal/distance.js';
-import { BLOCK_ROWS, type PreparedCentroids, blockDots, nearestTwoBlock, prepareCentroids } from '../internal/simd.js';
-import { checkInteger } from '../internal/validate.js';
-import { type Embeddings, checkEmbeddings } from './embeddings.js';
-
+import {
+  BLOCK_ROWS,
+  type BlockNearest,
+  type PreparedCentroids,
+  assignedSquaredDistances,
+  blockDots,
+  blockNearest,
+  nearestBlock,
+  prepareCentroids,
+  simdAvailable,
+} from '../internal/simd.js';
+import { checkFinite, checkInteger } from '../internal/validate.js';
+import { type Embeddings, checkEmbeddingShape, rejectNonFiniteRow } from './embeddings.js';
 /** Options shared by {@link kmeans} and {@link miniBatchKmeans}. */
 export interface KMeansOptions extends ProgressOptions {
   /** Number of clusters k (1 ≤ k ≤ number of rows). */
@@ -80,7 +89,28 @@ function checkK(k: number, count: number): void {
   if (k > count) throw new PruneError('OUT_OF_RANGE', `k = ${k} clusters need at least ${k} rows, got ${count}; lower k`);
 }
 
-function initialCentroids(e: Embeddings, options: KMeansOptions, rng: Random, defaultSample: number): Float64Array {
+/**
+ * Squared norms of the given rows (all rows when `rows` is null), checking on the way that every
+ * value is finite: a row's norm is finite exactly when its float32 values are.
+ */
+function checkedNorms(e: Embeddings, rows: Int32Array | null): Float64Array {
+  const { data, dim } = e;
+  const n = rows === null ? e.count : rows.length;
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const o = (rows === null ? i : rows[i]) * dim;
+    let s = 0;
+    for (let t = 0; t < dim; t++) {
+      const v = data[o + t];
+      s += v * v;
+    }
+    if (!Number.isFinite(s)) rejectNonFiniteRow(e, rows === null ? i : rows[i]);
+    out[i] = s;
+  }
+  return out;
+}
+
+function initialCentroids(e: Embeddings, options: KMeansOptions, rng: Random, defaultSample: number, norms: Float64Array | null): Float64Array {
   const { k } = options;
   if (options.initialCentroids !== undefined) {
     const c = options.initialCentroids;
@@ -94,7 +124,9 @@ function initialCentroids(e: Embeddings, options: KMeansOptions, rng: Random, de
   }
   const sampleSize = Math.min(e.count, Math.max(k, options.initSampleSize ?? defaultSample));
   checkInteger('initSampleSize', sampleSize, 1);
-  return kmeansPlusPlus(e, k, rng, sampleSize, options.initTrials);
+  const trials = options.initTrials ?? 2 + Math.floor(Math.log(k));
+  checkInteger('initTrials', trials, 1);
+  return seedPlusPlus(e, k, rng, sampleSize, trials, norms);
 }
 
 /**
@@ -102,8 +134,8 @@ function initialCentroids(e: Embeddings, options: KMeansOptions, rng: Random, de
  * scikit-learn): the first centroid is a uniform row; for each next one, `trials` candidate
  * rows are drawn with probability proportional to D(x)², the squared distance to the nearest
  * centroid so far, and the candidate that lowers Σ D(x)² the most is kept. Rows whose nearest
- * centroid is at least 2·D(x) from a candidate cannot move closer to it, so their distance is
- * not computed (exact, by the triangle inequality).
+ * centroid is at least 2·D(x) from every candidate cannot move closer to one, so their
+ * distances are not computed (exact, by the triangle inequality).
  *
  * @param e - the rows
  * @param k - number of centroids
@@ -111,189 +143,195 @@ function initialCentroids(e: Embeddings, options: KMeansOptions, rng: Random, de
  * @param sampleSize - seed from a uniform sample of this many rows
  * @param trials - candidates per centroid; 1 is plain k-means++
  * @returns `k·dim` centroids (float64)
+ * @throws PruneError `NON_FINITE` when a seeding row holds NaN or an infinite value
  */
 export function kmeansPlusPlus(e: Embeddings, k: number, rng: Random, sampleSize = e.count, trials = 2 + Math.floor(Math.log(k))): Float64Array {
+  checkEmbeddingShape(e, 'kmeansPlusPlus');
+  checkK(k, e.count);
+  checkInteger('sampleSize', sampleSize, 1);
   checkInteger('trials', trials, 1);
-  const { dim } = e;
-  let rows: Int32Array | undefined;
-  let n = e.count;
-  if (sampleSize < e.count) {
-    rows = rng.sample(e.count, sampleSize);
+  return seedPlusPlus(e, k, rng, Math.min(sampleSize, e.count), trials, null);
+}
+
+/** {@link kmeansPlusPlus} after validation; `norms` are the squared norms of all rows, when known. */
+function seedPlusPlus(whole: Embeddings, k: number, rng: Random, sampleSize: number, trials: number, allNorms: Float64Array | null): Float64Array {
+  let e = whole;
+  let xn: Float64Array;
+  if (sampleSize < whole.count) {
+    // The sample is copied into a matrix of its own: every step reads it again, and scattered
+    // rows would miss the cache each time.
+    const rows = rng.sample(whole.count, sampleSize);
     rows.sort();
-    n = sampleSize;
-  }
-  const rowOf = (i: number): number => (rows ? rows[i] : i);
+    const { dim } = whole;
+    const data = new Float32Array(sampleSize * dim);
+    for (let i = 0; i < sampleSize; i++) data.set(whole.data.subarray(rows[i] * dim, (rows[i] + 1) * dim), i * dim);
+    e = { data, count: sampleSize, dim };
+    if (allNorms === null) {
+      try {
+        xn = checkedNorms(e, null);
+      } catch (error) {
+        // Name the row of the caller's matrix, not of the sample.
+        for (let i = 0; i < sampleSize; i++) checkedNorms(whole, rows.subarray(i, i + 1));
+        throw error;
+      }
+    } else xn = Float64Array.from(rows, (row) => allNorms[row]);
+  } else xn = allNorms ?? checkedNorms(e, null);
+  const { dim, data, count: n } = e;
   const centroids = new Float64Array(k * dim);
   const d2 = new Float64Array(n);
+  const cumulative = new Float64Array(n);
   const nearest = new Int32Array(n);
-  const candidate = new Float64Array(dim);
   const copyRow = (row: number, j: number): void => {
-    for (let t = 0; t < dim; t++) centroids[j * dim + t] = e.data[row * dim + t];
+    for (let t = 0; t < dim; t++) centroids[j * dim + t] = data[row * dim + t];
   };
-  copyRow(rowOf(rng.int(n)), 0);
+  copyRow(rng.int(n), 0);
   let total = 0;
-  for (let i = 0; i < n; i++) {
-    d2[i] = squaredDistanceTo(e.data, rowOf(i), dim, centroids, 0);
-    total += d2[i];
-  }
-  const between = new Float64Array(k);
+  const accumulate = (): void => {
+    total = 0;
+    for (let i = 0; i < n; i++) {
+      total += d2[i];
+      cumulative[i] = total;
+    }
+  };
+  for (let i = 0; i < n; i++) d2[i] = squaredDistanceTo(data, i, dim, centroids, 0);
+  accumulate();
+  // A row with probability ∝ D²: the first whose cumulative sum exceeds a uniform target.
   const draw = (): number => {
     if (!(total > 0)) return rng.int(n); // every row coincides with a centroid already
-    let target = rng.uniform() * total;
-    for (let i = 0; i < n; i++) {
-      target -= d2[i];
-      if (target < 0) return i;
+    const target = rng.uniform() * total;
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cumulative[mid] > target) hi = mid;
+      else lo = mid + 1;
     }
-    // Rounding can leave target ≥ 0 after the last row: take the last row with mass.
-    for (let i = n - 1; i >= 0; i--) if (d2[i] > 0) return i;
-    return rng.int(n);
+    // Rounding can leave the target at the very end: take the last row with mass.
+    while (lo > 0 && d2[lo] === 0) lo--;
+    return lo;
   };
-  // Potential Σ min(D², ‖x − c‖²) with c = candidate (as centroid j), optionally committing it.
-  const potential = (j: number, commit: boolean): number => {
-    for (let c = 0; c < j; c++) {
-      let s = 0;
-      for (let t = 0; t < dim; t++) {
-        const v = centroids[c * dim + t] - candidate[t];
-        s += v * v;
-      }
-      between[c] = s;
-    }
-    let sum = 0;
-    for (let i = 0; i < n; i++) {
-      let d = d2[i];
-      // ‖c_new − c_a‖ ≥ 2·D(x)  ⇔  between ≥ 4·D²: the candidate cannot be nearer.
-      if (between[nearest[i]] < 4 * d) {
-        const xo = rowOf(i) * dim;
-        let s = 0;
-        for (let t = 0; t < dim; t++) {
-          const v = e.data[xo + t] - candidate[t];
-          s += v * v;
-        }
-        if (s < d) {
-          d = s;
-          if (commit) {
-            d2[i] = s;
-            nearest[i] = j;
-          }
-        }
-      }
-      sum += d;
-    }
-    return sum;
-  };
-  // With WebAssembly SIMD, all candidates of a step are scored in one blocked pass (their
-  // distances kept, so the winner needs no second pass); otherwise row by row with the skips.
-  const simd = trials > 1 && prepareCentroids(new Float64Array(trials * dim), trials, dim, new Float64Array(trials)) !== null;
   const candidates = new Float64Array(trials * dim);
   const candidateRows = new Int32Array(trials);
-  const candidateD2 = simd ? new Float64Array(trials * n) : new Float64Array(0);
-  const rowNorms = simd ? new Float64Array(n) : new Float64Array(0);
-  if (simd) {
-    for (let i = 0; i < n; i++) {
-      const o = rowOf(i) * dim;
-      let s = 0;
-      for (let t = 0; t < dim; t++) s += e.data[o + t] * e.data[o + t];
-      rowNorms[i] = s;
-    }
-  }
-  const blockRows = new Int32Array(BLOCK_ROWS);
+  const between = new Float64Array(trials * k);
+  const minBetween = new Float64Array(k);
+  const potentials = new Float64Array(trials);
+  // Distances of the rows that may move to a candidate (the others cannot), kept for the winner.
+  const moved = new Int32Array(n);
+  const movedD2 = new Float32Array(trials * n);
+  const simd = simdAvailable();
   for (let j = 1; j < k; j++) {
-    let bestRow = -1;
-    if (simd) {
-      for (let q = 0; q < trials; q++) {
-        candidateRows[q] = rowOf(draw());
-        for (let t = 0; t < dim; t++) candidates[q * dim + t] = e.data[candidateRows[q] * dim + t];
+    for (let q = 0; q < trials; q++) {
+      candidateRows[q] = draw();
+      for (let t = 0; t < dim; t++) candidates[q * dim + t] = data[candidateRows[q] * dim + t];
+    }
+    // ‖candidate − c_a‖² for every centroid a so far; a row nearest to a cannot move to a
+    // candidate q when that is ≥ 4·D(x)² (triangle inequality).
+    minBetween.fill(Infinity, 0, j);
+    for (let q = 0; q < trials; q++) {
+      for (let a = 0; a < j; a++) {
+        let s = 0;
+        for (let t = 0; t < dim; t++) {
+          const v = centroids[a * dim + t] - candidates[q * dim + t];
+          s += v * v;
+        }
+        between[q * k + a] = s;
+        if (s < minBetween[a]) minBetween[a] = s;
       }
-      const cn = rowSquaredNorms(candidates, trials, dim);
-      const prepared = prepareCentroids(candidates, trials, dim, cn)!;
+    }
+    const cn = rowSquaredNorms(candidates, trials, dim);
+    potentials.fill(total);
+    let m = 0;
+    const prepared = simd ? prepareCentroids(candidates, trials, dim, cn) : null;
+    if (prepared !== null) {
+      // Contiguous blocks: most rows pass the test (in 128 dimensions the bound rarely
+      // excludes one), and gathering the others would cost more than it saves.
       const stride = prepared.groups * 4;
-      const potentials = new Float64Array(trials);
       for (let s = 0; s < n; s += BLOCK_ROWS) {
         const count = Math.min(BLOCK_ROWS, n - s);
-        let dots: Float32Array;
-        if (rows) {
-          for (let r = 0; r < count; r++) blockRows[r] = rows[s + r];
-          dots = blockDots(prepared, e.data, blockRows, 0, count);
-        } else dots = blockDots(prepared, e.data, null, s, count);
-        for (let r = 0; r < count; r++) {
-          const i = s + r;
-          for (let q = 0; q < trials; q++) {
-            let d = rowNorms[i] - 2 * dots[r * stride + q] + cn[q];
-            if (d < 0) d = 0;
-            candidateD2[q * n + i] = d;
-            potentials[q] += d < d2[i] ? d : d2[i];
+        let any = false;
+        for (let i = s; i < s + count; i++) {
+          if (minBetween[nearest[i]] < 4 * d2[i]) {
+            any = true;
+            break;
           }
         }
-      }
-      let best = 0;
-      for (let q = 1; q < trials; q++) if (potentials[q] < potentials[best]) best = q;
-      bestRow = candidateRows[best];
-      copyRow(bestRow, j);
-      total = 0;
-      for (let i = 0; i < n; i++) {
-        const d = candidateD2[best * n + i];
-        if (d < d2[i]) {
-          d2[i] = d;
-          nearest[i] = j;
+        if (!any) continue;
+        const dots = blockDots(prepared, data, null, s, count);
+        for (let r = 0; r < count; r++) {
+          const i = s + r;
+          const di = d2[i];
+          if (!(minBetween[nearest[i]] < 4 * di)) continue;
+          const x = xn[i];
+          const o = r * stride;
+          for (let q = 0; q < trials; q++) {
+            let d = x - 2 * dots[o + q] + cn[q];
+            if (d < 0) d = 0;
+            movedD2[q * n + m] = d;
+            if (d < di) potentials[q] -= di - d;
+          }
+          moved[m++] = i;
         }
-        total += d2[i];
       }
-      continue;
-    }
-    let bestPotential = Infinity;
-    for (let trial = 0; trial < trials; trial++) {
-      const row = rowOf(draw());
-      if (trials === 1) {
-        bestRow = row;
-        break;
-      }
-      for (let t = 0; t < dim; t++) candidate[t] = e.data[row * dim + t];
-      const p = potential(j, false);
-      if (p < bestPotential) {
-        bestPotential = p;
-        bestRow = row;
+    } else {
+      for (let i = 0; i < n; i++) {
+        const a = nearest[i];
+        if (!(minBetween[a] < 4 * d2[i])) continue;
+        for (let q = 0; q < trials; q++) {
+          const d = between[q * k + a] < 4 * d2[i] ? squaredDistanceTo(data, i, dim, candidates, q) : Infinity;
+          movedD2[q * n + m] = d;
+          if (d < d2[i]) potentials[q] -= d2[i] - d;
+        }
+        moved[m++] = i;
       }
     }
-    for (let t = 0; t < dim; t++) candidate[t] = e.data[bestRow * dim + t];
-    copyRow(bestRow, j);
-    total = potential(j, true);
+    let best = 0;
+    for (let q = 1; q < trials; q++) if (potentials[q] < potentials[best]) best = q;
+    copyRow(candidateRows[best], j);
+    for (let r = 0; r < m; r++) {
+      const i = moved[r];
+      const d = movedD2[best * n + r];
+      if (d < d2[i]) {
+        d2[i] = d;
+        nearest[i] = j;
+      }
+    }
+    accumulate();
   }
   return centroids;
 }
 
-
 /** Scratch buffers for block assignment. */
-interface BlockScratch {
-  best: Int32Array;
-  bestSq: Float64Array;
-  secondSq: Float64Array;
+interface BlockScratch extends BlockNearest {
   one: NearestTwo;
 }
 
 function blockScratch(): BlockScratch {
-  return { best: new Int32Array(BLOCK_ROWS), bestSq: new Float64Array(BLOCK_ROWS), secondSq: new Float64Array(BLOCK_ROWS), one: { best: 0, bestSq: 0, secondSq: 0 } };
+  return { ...blockNearest(), one: { best: 0, bestSq: 0, secondSq: 0 } };
 }
 
 /**
- * Nearest and second-nearest centroid of `count` rows (the indices `rows[0..count)`, or
- * `start..start+count` when `rows` is null; count ≤ BLOCK_ROWS): WebAssembly SIMD when
- * `prepared` is given, plain JS otherwise. Results land in `scratch`.
+ * Nearest (and, with `rowNorms`, second-nearest) centroid of `count` rows (the indices
+ * `rows[0..count)`, or `start..start+count` when `rows` is null; count ≤ BLOCK_ROWS):
+ * WebAssembly SIMD when `prepared` is given, plain JS otherwise. With `exact`, bestSq is the
+ * directly summed ‖x − c‖². Results land in `scratch`; a non-finite row throws.
  */
-function nearestTwoRows(
+function nearestRows(
+  e: Embeddings,
   prepared: PreparedCentroids | null,
-  data: Float32Array,
-  dim: number,
   rows: Int32Array | null,
   start: number,
   count: number,
   rowNorms: Float64Array | null,
+  exact: boolean,
   centroids: Float64Array,
   centroidNorms: Float64Array,
   k: number,
   scratch: BlockScratch,
 ): void {
+  const { data, dim } = e;
   if (prepared !== null) {
-    nearestTwoBlock(prepared, data, rows, start, count, rowNorms, scratch.best, scratch.bestSq, scratch.secondSq);
+    const bad = nearestBlock(prepared, data, rows, start, count, rowNorms, exact, scratch);
+    if (bad >= 0) rejectNonFiniteRow(e, rows === null ? start + bad : rows[bad]);
     return;
   }
   const one = scratch.one;
@@ -305,10 +343,11 @@ function nearestTwoRows(
       norm = 0;
       const o = row * dim;
       for (let t = 0; t < dim; t++) norm += data[o + t] * data[o + t];
+      if (!Number.isFinite(norm)) rejectNonFiniteRow(e, row);
     }
     nearestTwo(data, row, dim, norm, centroids, centroidNorms, k, one);
     scratch.best[r] = one.best;
-    scratch.bestSq[r] = one.bestSq;
+    scratch.bestSq[r] = exact ? squaredDistanceTo(data, row, dim, centroids, one.best) : one.bestSq;
     scratch.secondSq[r] = one.secondSq;
   }
 }
@@ -323,53 +362,73 @@ function centroidNormsOf(centroids: Float64Array, k: number, dim: number): Float
   return rowSquaredNorms(centroids, k, dim);
 }
 
+/** Without WebAssembly SIMD the passes are plain JS; finiteness is then checked up front. */
+function checkValuesWithoutSimd(e: Embeddings): void {
+  if (!simdAvailable()) checkFinite('the embeddings', e.data);
+}
+
+/**
+ * Nearest centroid of every row with the exact squared distance to it, in one pass (which
+ * also rejects non-finite rows).
+ */
+function assignAll(e: Embeddings, centroids: Float64Array, k: number): { assignments: Int32Array; squaredDistances: Float64Array; counts: Int32Array; inertia: number } {
+  const cn = centroidNormsOf(centroids, k, e.dim);
+  const assignments = new Int32Array(e.count);
+  const squaredDistances = new Float64Array(e.count);
+  const counts = new Int32Array(k);
+  const prepared = prepareCentroids(centroids, k, e.dim, cn);
+  const scratch = blockScratch();
+  let inertia = 0;
+  for (let s = 0; s < e.count; s += BLOCK_ROWS) {
+    const count = Math.min(BLOCK_ROWS, e.count - s);
+    nearestRows(e, prepared, null, s, count, null, true, centroids, cn, k, scratch);
+    for (let r = 0; r < count; r++) {
+      const b = scratch.best[r];
+      assignments[s + r] = b;
+      squaredDistances[s + r] = scratch.bestSq[r];
+      counts[b]++;
+      inertia += scratch.bestSq[r];
+    }
+  }
+  return { assignments, squaredDistances, counts, inertia };
+}
+
 /**
  * The nearest of `k` centroids for every row, with the squared distance to it.
  *
  * @param e - the rows
  * @param centroids - `k·dim` values, row-major
  * @returns assignments and squared distances (float64)
+ * @throws PruneError `SHAPE_MISMATCH` when the centroids are not rows of `dim` values,
+ *   `NON_FINITE` for NaN/infinite embeddings
  */
 export function assignToNearest(e: Embeddings, centroids: Float32Array | Float64Array): { assignments: Int32Array; squaredDistances: Float64Array } {
-  checkEmbeddings(e, 'assignToNearest');
+  checkEmbeddingShape(e, 'assignToNearest');
+  checkValuesWithoutSimd(e);
   if (centroids.length === 0 || centroids.length % e.dim !== 0) {
     throw new PruneError('SHAPE_MISMATCH', `centroids hold ${centroids.length} values, not a positive multiple of dim = ${e.dim}`);
   }
   const k = centroids.length / e.dim;
   const c = centroids instanceof Float64Array ? centroids : Float64Array.from(centroids);
-  const cn = centroidNormsOf(c, k, e.dim);
-  const assignments = new Int32Array(e.count);
-  const squaredDistances = new Float64Array(e.count);
-  const prepared = prepareCentroids(c, k, e.dim, cn);
-  const scratch = blockScratch();
-  for (let s = 0; s < e.count; s += BLOCK_ROWS) {
-    const count = Math.min(BLOCK_ROWS, e.count - s);
-    nearestTwoRows(prepared, e.data, e.dim, null, s, count, null, c, cn, k, scratch);
-    assignments.set(scratch.best.subarray(0, count), s);
-    squaredDistances.set(scratch.bestSq.subarray(0, count), s);
-  }
+  const { assignments, squaredDistances } = assignAll(e, c, k);
   return { assignments, squaredDistances };
 }
 
-function exactInertia(e: Embeddings, centroids: Float64Array, assignments: Int32Array): number {
+/** Exact inertia of a given assignment (float32 differences, float64 sums). */
+function inertiaOf(e: Embeddings, centroids: Float64Array, k: number, assignments: Int32Array): number {
+  const prepared = prepareCentroids(centroids, k, e.dim, centroidNormsOf(centroids, k, e.dim));
   let s = 0;
-  for (let i = 0; i < e.count; i++) s += squaredDistanceTo(e.data, i, e.dim, centroids, assignments[i]);
+  if (prepared === null) {
+    for (let i = 0; i < e.count; i++) s += squaredDistanceTo(e.data, i, e.dim, centroids, assignments[i]);
+    return s;
+  }
+  const sq = new Float64Array(BLOCK_ROWS);
+  for (let start = 0; start < e.count; start += BLOCK_ROWS) {
+    const count = Math.min(BLOCK_ROWS, e.count - start);
+    assignedSquaredDistances(prepared, e.data, start, count, assignments, sq);
+    for (let r = 0; r < count; r++) s += sq[r];
+  }
   return s;
-}
-
-function result(e: Embeddings, k: number, centroids: Float64Array, assignments: Int32Array, iterations: number, converged: boolean): KMeansResult {
-  const counts = new Int32Array(k);
-  for (let i = 0; i < e.count; i++) counts[assignments[i]]++;
-  return {
-    centroids: Float32Array.from(centroids),
-    k,
-    dim: e.dim,
-    assignments,
-    counts,
-    inertia: exactInertia(e, centroids, assignments),
-    iterations,
-    converged,
-  };
 }
 
 /**
@@ -393,17 +452,18 @@ function result(e: Embeddings, k: number, centroids: Float64Array, assignments: 
  * ```
  */
 export function kmeans(e: Embeddings, options: LloydOptions): KMeansResult {
-  checkEmbeddings(e, 'kmeans');
+  checkEmbeddingShape(e, 'kmeans');
   const { k } = options;
   checkK(k, e.count);
   const maxIterations = options.maxIterations ?? 50;
   checkInteger('maxIterations', maxIterations, 0);
   const rng = new Random(options.seed ?? 0);
   const { dim, count: n, data } = e;
-  let centroids = initialCentroids(e, options, rng, n);
+  // The norms pass reads every value once and doubles as the finiteness check.
+  const xNorm = checkedNorms(e, null);
+  let centroids = initialCentroids(e, options, rng, n, xNorm);
   const progress = progressStage(options.onProgress, 'kmeans', maxIterations, 'iterations');
 
-  const xNorm = rowSquaredNorms(data, n, dim);
   const assignments = new Int32Array(n);
   const upper = new Float64Array(n);
   const lower = new Float64Array(n);
@@ -421,7 +481,7 @@ export function kmeans(e: Embeddings, options: LloydOptions): KMeansResult {
     counts.fill(0);
     for (let s = 0; s < n; s += BLOCK_ROWS) {
       const count = Math.min(BLOCK_ROWS, n - s);
-      nearestTwoRows(prepared, data, dim, null, s, count, xNorm, centroids, cn, k, scratch);
+      nearestRows(e, prepared, null, s, count, xNorm, false, centroids, cn, k, scratch);
       for (let r = 0; r < count; r++) {
         const i = s + r;
         const b = scratch.best[r];
@@ -516,7 +576,7 @@ export function kmeans(e: Embeddings, options: LloydOptions): KMeansResult {
     let changed = 0;
     let np = 0;
     const flush = (): void => {
-      nearestTwoRows(prepared, data, dim, pending, 0, np, xNorm, centroids, cn, k, scratch);
+      nearestRows(e, prepared, pending, 0, np, xNorm, false, centroids, cn, k, scratch);
       for (let r = 0; r < np; r++) {
         const i = pending[r];
         const a = assignments[i];
@@ -555,7 +615,18 @@ export function kmeans(e: Embeddings, options: LloydOptions): KMeansResult {
       break;
     }
   }
-  return result(e, k, centroids, assignments, iterations, converged);
+  const counted = new Int32Array(k);
+  for (let i = 0; i < n; i++) counted[assignments[i]]++;
+  return {
+    centroids: Float32Array.from(centroids),
+    k,
+    dim,
+    assignments,
+    counts: counted,
+    inertia: inertiaOf(e, centroids, k, assignments),
+    iterations,
+    converged,
+  };
 }
 
 /**
@@ -569,7 +640,8 @@ export function kmeans(e: Embeddings, options: LloydOptions): KMeansResult {
  * @returns centroids, final assignment of every row, counts, inertia
  */
 export function miniBatchKmeans(e: Embeddings, options: MiniBatchOptions): KMeansResult {
-  checkEmbeddings(e, 'miniBatchKmeans');
+  checkEmbeddingShape(e, 'miniBatchKmeans');
+  checkValuesWithoutSimd(e);
   const { k } = options;
   checkK(k, e.count);
   const batchSize = options.batchSize ?? 1024;
@@ -578,7 +650,7 @@ export function miniBatchKmeans(e: Embeddings, options: MiniBatchOptions): KMean
   checkInteger('steps', steps, 0);
   const rng = new Random(options.seed ?? 0);
   const { dim, count: n, data } = e;
-  const centroids = initialCentroids(e, options, rng, 3 * batchSize);
+  const centroids = initialCentroids(e, options, rng, 3 * batchSize, null);
   const progress = progressStage(options.onProgress, 'kmeans', steps, 'steps');
   const seen = new Float64Array(k);
   const batchSums = new Float64Array(k * dim);
@@ -594,7 +666,7 @@ export function miniBatchKmeans(e: Embeddings, options: MiniBatchOptions): KMean
     for (let s = 0; s < batchSize; s += BLOCK_ROWS) {
       const count = Math.min(BLOCK_ROWS, batchSize - s);
       const rows = batch.subarray(s, s + count);
-      nearestTwoRows(prepared, data, dim, rows, 0, count, null, centroids, cn, k, scratch);
+      nearestRows(e, prepared, rows, 0, count, null, false, centroids, cn, k, scratch);
       for (let r = 0; r < count; r++) {
         const xo = rows[r] * dim;
         const so = scratch.best[r] * dim;
@@ -613,6 +685,8 @@ export function miniBatchKmeans(e: Embeddings, options: MiniBatchOptions): KMean
     }
     progress.advance(1);
   }
-  const { assignments } = assignToNearest(e, centroids);
-  return result(e, k, centroids, assignments, steps, false);
+  // Every row's cluster and the exact inertia in one pass (scikit-learn's labels_ and inertia_),
+  // which also checks the rows no batch drew.
+  const { assignments, counts, inertia } = assignAll(e, centroids, k);
+  return { centroids: Float32Array.from(centroids), k, dim, assignments, counts, inertia, iterations: steps, converged: false };
 }

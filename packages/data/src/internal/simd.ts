@@ -1,10 +1,31 @@
-// Dot products of a block of rows with every centroid, in WebAssembly SIMD (f32x4 lanes, four
-// centroids per pass over a row). The module is assembled here from its bytes (no file, no
-// download). Products are summed in float32 lanes, as BLAS sgemm does for float32 data;
-// callers combine them with float64 norms: ‖x − c‖² = ‖x‖² − 2·x·c + ‖c‖².
+// Dot products of a block of rows with every centroid, in WebAssembly SIMD. The module is
+// assembled here from its bytes (no file, no download), once per row length `dim`, so every
+// address inside the inner loop is a constant offset from two running pointers.
+//
+// Register blocking: centroids are stored transposed in groups of four ([group][t][4] float32),
+// so one v128 load brings component t of four centroids; each row value x[t] is broadcast
+// (load32_splat) and multiplied into those lanes. The inner step handles ROW_TILE rows ×
+// GROUP_TILE groups (2 × 2: 4 accumulators, 16 multiply-adds per 4 loads, few enough registers
+// that V8 keeps everything in the 16 xmm registers), so every loaded vector is reused and the accumulators land directly as dot products of four centroids — no
+// horizontal sums. Products are summed in float32 lanes, as BLAS sgemm does for float32 data;
+// ‖c‖² − 2·x·c ranks the centroids of a row (a second function keeps the nearest two per lane,
+// so JS reads 12 numbers per row instead of k) and ‖x‖² is added to the two kept. A third
+// function computes ‖x − c‖² directly (float64 sums) where exact distances are needed.
 
 /** Rows per kernel call: a block of x and its dot products stay in cache. */
 export const BLOCK_ROWS = 256;
+
+/** Rows per register tile (the x block is padded to a multiple of it). */
+export const ROW_TILE = 2;
+
+/** Groups of four centroids per register tile (centroids are padded to a multiple of 4·GROUP_TILE). */
+export const GROUP_TILE = 2;
+
+/** Steps of t unrolled per loop trip (the remainder of dim is unrolled after the loop). */
+const UNROLL = 2;
+
+/** Rows per kernel call (a multiple of ROW_TILE). */
+const CHUNK_ROWS = 32;
 
 function uleb(n: number): number[] {
   const out: number[] = [];
@@ -17,6 +38,19 @@ function uleb(n: number): number[] {
   return out;
 }
 
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
 function section(id: number, body: number[]): number[] {
   return [id, ...uleb(body.length), ...body];
 }
@@ -25,188 +59,372 @@ function name(s: string): number[] {
   return [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
 }
 
+const get = (i: number): number[] => [0x20, ...uleb(i)];
+const set = (i: number): number[] => [0x21, ...uleb(i)];
+const i32 = (v: number): number[] => [0x41, ...sleb(v)];
+const ADD = 0x6a;
+const MUL = 0x6c;
+const NE = 0x47;
+const GE_U = 0x4f;
+const simd = (op: number): number[] => [0xfd, ...uleb(op)];
+const load = (offset: number): number[] => [...simd(0x00), 0, ...uleb(offset)];
+const splat32 = (offset: number): number[] => [...simd(0x09), 0, ...uleb(offset)];
+const store = (offset: number): number[] => [...simd(0x0b), 0, ...uleb(offset)];
+const ZERO = [...simd(0x0c), ...new Array<number>(16).fill(0)];
+const F32X4_ADD = simd(0xe4);
+const F32X4_MUL = simd(0xe6);
+
+/** A counted loop `for (v = 0; v < limit; v++) body` over i32 locals. */
+function forLoop(v: number, limit: number, body: number[]): number[] {
+  return [
+    ...i32(0), ...set(v),
+    0x02, 0x40, 0x03, 0x40,
+    ...get(v), ...get(limit), GE_U, 0x0d, 1,
+    ...body,
+    ...get(v), ...i32(1), ADD, ...set(v),
+    0x0c, 0, 0x0b, 0x0b,
+  ];
+}
+
 /**
- * dots(x, rows, c, groups, d, out): for r < rows, g < groups, q < 4:
- * out[(r·groups + g)·4 + q] = Σ_t x[r·d + t] · c[(4g + q)·d + t]  (byte pointers; d % 4 = 0).
+ * The function body of
+ * dots(x, blocks, c, pairs, out, outStride): for each block b of ROW_TILE rows and each tile p
+ * of GROUP_TILE groups, out[(b·ROW_TILE + r)·outStride/4 + (p·GROUP_TILE + g)·4 + q] =
+ * Σ_t x[(b·ROW_TILE + r)·dim + t] · c[((p·GROUP_TILE + g)·dim + t)·4 + q] (byte pointers).
  */
-function moduleBytes(): Uint8Array<ArrayBuffer> {
-  const get = (i: number): number[] => [0x20, i];
-  const set = (i: number): number[] => [0x21, i];
-  const i32 = (v: number): number[] => [0x41, v & 0x7f]; // small non-negative constants only
-  const add = 0x6a;
-  const mul = 0x6c;
-  const shl = 0x74;
-  const geU = 0x4f;
-  const v128load = [0xfd, 0x00, 0x00, 0x00];
-  const f32x4add = [0xfd, 0xe4, 0x01];
-  const f32x4mul = [0xfd, 0xe6, 0x01];
-  const zero = [0xfd, 0x0c, ...new Array(16).fill(0)];
-  const lane = (v: number, l: number): number[] => [...get(v), 0xfd, 0x1f, l];
-  const hsum = (v: number): number[] => [...lane(v, 0), ...lane(v, 1), 0x92, ...lane(v, 2), 0x92, ...lane(v, 3), 0x92];
-  // params 0 x, 1 rows, 2 c, 3 groups, 4 d, 5 out
-  // i32 locals: 6 r, 7 g, 8 t, 9 xrow, 10 c0, 11 dBytes, 12 o, 13 c1, 14 c2, 15 c3
-  // v128 locals: 16 a0, 17 a1, 18 a2, 19 a3, 20 xv
-  const accumulate = (acc: number, cptr: number): number[] => [
-    ...get(acc), ...get(20), ...get(cptr), ...get(8), add, ...v128load, ...f32x4mul, ...f32x4add, ...set(acc),
+function dotsBody(dim: number): number[] {
+  const R = ROW_TILE;
+  const C = GROUP_TILE;
+  // params: 0 x, 1 blocks, 2 c, 3 pairs, 4 out, 5 outStride
+  // i32 locals: 6 b, 7 xp, 8 op, 9 p, 10 cp, 11 px, 12 pc, 13 pcEnd, 14 opp
+  // v128 locals: 15 .. 15+R·C−1 accumulators, then C centroid vectors, then the splat
+  const acc = (r: number, g: number): number => 15 + r * C + g;
+  const cv = (g: number, h: number): number => 15 + R * C + h * C + g;
+  const xs = (h: number): number => 15 + R * C + 2 * C + h;
+  // Steps t = u and u + 1 together: acc += x_t·c_t + x_{t+1}·c_{t+1}, one add on each
+  // accumulator's dependency chain per two products (the chains, not the adders, would
+  // otherwise bound the speed).
+  const pair = (u: number): number[] => {
+    const out: number[] = [];
+    for (let h = 0; h < 2; h++) for (let g = 0; g < C; g++) out.push(...get(12), ...load(g * dim * 16 + (u + h) * 16), ...set(cv(g, h)));
+    for (let r = 0; r < R; r++) {
+      for (let h = 0; h < 2; h++) out.push(...get(11), ...splat32(r * dim * 4 + (u + h) * 4), ...set(xs(h)));
+      for (let g = 0; g < C; g++) {
+        out.push(...get(acc(r, g)), ...get(xs(0)), ...get(cv(g, 0)), ...F32X4_MUL, ...get(xs(1)), ...get(cv(g, 1)), ...F32X4_MUL, ...F32X4_ADD, ...F32X4_ADD, ...set(acc(r, g)));
+      }
+    }
+    return out;
+  };
+  const single = (u: number): number[] => {
+    const out: number[] = [];
+    for (let g = 0; g < C; g++) out.push(...get(12), ...load(g * dim * 16 + u * 16), ...set(cv(g, 0)));
+    for (let r = 0; r < R; r++) {
+      out.push(...get(11), ...splat32(r * dim * 4 + u * 4), ...set(xs(0)));
+      for (let g = 0; g < C; g++) out.push(...get(acc(r, g)), ...get(xs(0)), ...get(cv(g, 0)), ...F32X4_MUL, ...F32X4_ADD, ...set(acc(r, g)));
+    }
+    return out;
+  };
+  const step = (u: number, last: number): number[] => (u + 1 < last ? pair(u) : single(u));
+  const main = dim - (dim % UNROLL);
+  const inner: number[] = [];
+  for (let r = 0; r < R; r++) for (let g = 0; g < C; g++) inner.push(...ZERO, ...set(acc(r, g)));
+  inner.push(...get(7), ...set(11), ...get(10), ...set(12));
+  if (main > 0) {
+    inner.push(...get(10), ...i32(main * 16), ADD, ...set(13));
+    const trip: number[] = [];
+    for (let u = 0; u < UNROLL; u += 2) trip.push(...step(u, UNROLL));
+    inner.push(
+      0x03, 0x40,
+      ...trip,
+      ...get(11), ...i32(UNROLL * 4), ADD, ...set(11),
+      ...get(12), ...i32(UNROLL * 16), ADD, ...set(12),
+      ...get(12), ...get(13), NE, 0x0d, 0,
+      0x0b,
+    );
+  }
+  for (let u = 0; u < dim - main; u += 2) inner.push(...step(u, dim - main));
+  for (let r = 0; r < R; r++) {
+    for (let g = 0; g < C; g++) {
+      inner.push(...get(14), ...get(5), ...i32(r), MUL, ADD, ...get(acc(r, g)), ...store(g * 16));
+    }
+  }
+  // Next row tile: x and the output row advance.
+  inner.push(...get(7), ...i32(R * dim * 4), ADD, ...set(7));
+  inner.push(...get(14), ...get(5), ...i32(R), MUL, ADD, ...set(14));
+  // Centroid tiles outside, row tiles inside: one tile of centroids (GROUP_TILE·4·dim floats)
+  // stays in L1 while the call's rows stream past it.
+  const perTile = [
+    ...get(0), ...set(7),
+    ...get(8), ...set(14),
+    ...forLoop(6, 1, inner),
+    ...get(10), ...i32(C * dim * 16), ADD, ...set(10),
+    ...get(8), ...i32(C * 16), ADD, ...set(8),
   ];
-  const body = [
-    0x02, 0x0a, 0x7f, 0x05, 0x7b, // locals: 10 × i32, 5 × v128
-    ...get(4), ...i32(2), shl, ...set(11),
-    ...get(5), ...set(12),
-    ...i32(0), ...set(6),
-    0x02, 0x40, 0x03, 0x40, // block $exitR, loop $R
-    ...get(6), ...get(1), geU, 0x0d, 1,
-    ...get(0), ...get(6), ...get(11), mul, add, ...set(9),
+  return [
+    0x02, 0x09, 0x7f, ...uleb(R * C + 2 * C + 2), 0x7b, // locals: 9 × i32, then the v128s
     ...get(2), ...set(10),
-    ...i32(0), ...set(7),
-    0x02, 0x40, 0x03, 0x40, // block $exitG, loop $G
-    ...get(7), ...get(3), geU, 0x0d, 1,
-    ...get(10), ...get(11), add, ...set(13),
-    ...get(13), ...get(11), add, ...set(14),
-    ...get(14), ...get(11), add, ...set(15),
-    ...zero, ...set(16), ...zero, ...set(17), ...zero, ...set(18), ...zero, ...set(19),
-    ...i32(0), ...set(8),
-    0x02, 0x40, 0x03, 0x40, // block $exitT, loop $T
-    ...get(8), ...get(11), geU, 0x0d, 1,
-    ...get(9), ...get(8), add, ...v128load, ...set(20),
-    ...accumulate(16, 10), ...accumulate(17, 13), ...accumulate(18, 14), ...accumulate(19, 15),
-    ...get(8), ...i32(16), add, ...set(8),
-    0x0c, 0, 0x0b, 0x0b, // br $T, end loop, end block
-    ...get(12), ...hsum(16), 0x38, 0x02, 0x00,
-    ...get(12), ...hsum(17), 0x38, 0x02, 0x04,
-    ...get(12), ...hsum(18), 0x38, 0x02, 0x08,
-    ...get(12), ...hsum(19), 0x38, 0x02, 0x0c,
-    ...get(12), ...i32(16), add, ...set(12),
-    ...get(15), ...get(11), add, ...set(10),
-    ...get(7), ...i32(1), add, ...set(7),
-    0x0c, 0, 0x0b, 0x0b, // br $G, end loop, end block
-    ...get(6), ...i32(1), add, ...set(6),
-    0x0c, 0, 0x0b, 0x0b, // br $R, end loop, end block
-    0x0b, // end function
+    ...get(4), ...set(8),
+    ...forLoop(9, 3, perTile),
+    0x0b,
   ];
+}
+
+const LOAD_I32 = (offset: number): number[] => [0x28, 2, ...uleb(offset)];
+const LOAD_F32 = (offset: number): number[] => [0x2a, 2, ...uleb(offset)];
+const STORE_F64 = (offset: number): number[] => [0x39, 3, ...uleb(offset)];
+const f32Bytes = (v: number): number[] => Array.from(new Uint8Array(Float32Array.of(v).buffer));
+const i32Bytes = (v: number): number[] => Array.from(new Uint8Array(Int32Array.of(v).buffer));
+const v128const = (bytes: number[]): number[] => [...simd(0x0c), ...bytes];
+
+/**
+ * nearest(dots, count, groups, cn, res): for each of `count` rows of dot products (stride
+ * groups·16 bytes), v = cn − 2·dot per lane; per lane the smallest v (m1), its centroid index
+ * (i1) and the second smallest (m2) are written to res (48 bytes per row: m1, m2, i1). A NaN v
+ * never becomes m1, so a row with non-finite values ends with m1 = ±Infinity.
+ */
+function nearestBody(): number[] {
+  // params: 0 dots, 1 count, 2 groups, 3 cn, 4 res; i32 locals: 5 r, 6 g, 7 dp, 8 cp
+  // v128 locals: 9 m1, 10 m2, 11 i1, 12 jv, 13 v, 14 lt, 15 d
+  const inf = v128const([...f32Bytes(Infinity), ...f32Bytes(Infinity), ...f32Bytes(Infinity), ...f32Bytes(Infinity)]);
+  const lanes = v128const([...i32Bytes(0), ...i32Bytes(1), ...i32Bytes(2), ...i32Bytes(3)]);
+  const four = v128const([...i32Bytes(4), ...i32Bytes(4), ...i32Bytes(4), ...i32Bytes(4)]);
+  const BITSELECT = simd(0x52);
+  const perGroup = [
+    ...get(8), ...load(0),
+    ...get(7), ...load(0), 0x22, 15, ...get(15), ...F32X4_ADD,
+    ...simd(0xe5), ...set(13), // f32x4.sub
+    ...get(13), ...get(9), ...simd(0x43), ...set(14), // f32x4.lt
+    ...get(9), ...get(10), ...get(13), ...simd(0xe8), ...get(14), ...BITSELECT, ...set(10), // m2
+    ...get(12), ...get(11), ...get(14), ...BITSELECT, ...set(11), // i1
+    ...get(13), ...get(9), ...get(14), ...BITSELECT, ...set(9), // m1
+    ...get(12), ...four, ...simd(0xae), ...set(12), // i32x4.add
+    ...get(7), ...i32(16), ADD, ...set(7),
+    ...get(8), ...i32(16), ADD, ...set(8),
+  ];
+  const perRow = [
+    ...inf, ...set(9), ...inf, ...set(10), ...ZERO, ...set(11), ...lanes, ...set(12),
+    ...get(3), ...set(8),
+    ...forLoop(6, 2, perGroup),
+    ...get(4), ...get(9), ...store(0),
+    ...get(4), ...get(10), ...store(16),
+    ...get(4), ...get(11), ...store(32),
+    ...get(4), ...i32(48), ADD, ...set(4),
+  ];
+  return [
+    0x02, 0x04, 0x7f, 0x07, 0x7b,
+    ...get(0), ...set(7),
+    ...forLoop(5, 1, perRow),
+    0x0b,
+  ];
+}
+
+/**
+ * sqdist(x, count, crow, best, out): out[r] (float64) = Σ_t (x[r·dim + t] − crow[best[r]·dim + t])²
+ * with float32 differences and float64 sums.
+ */
+function sqdistBody(dim: number): number[] {
+  // params: 0 x, 1 count, 2 crow, 3 best, 4 out; i32 locals: 5 r, 6 xp, 7 cp, 8 xEnd
+  // v128 locals: 9 acc, 10 sq; f64 local: 11 tail
+  const vec = dim - (dim % 4);
+  const PROMOTE = simd(0x5f); // f64x2.promote_low_f32x4
+  const F64X2_ADD = simd(0xf0);
+  const high = [...simd(0x0d), 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7]; // i8x16.shuffle
+  const perRow: number[] = [
+    ...get(2), ...get(3), ...get(5), ...i32(4), MUL, ADD, ...LOAD_I32(0), ...i32(dim * 4), MUL, ADD, ...set(7),
+    ...ZERO, ...set(9),
+    0x44, ...new Array<number>(8).fill(0), ...set(11), // f64.const 0
+  ];
+  if (vec > 0) {
+    perRow.push(
+      ...get(6), ...i32(vec * 4), ADD, ...set(8),
+      0x03, 0x40,
+      ...get(6), ...load(0), ...get(7), ...load(0), ...simd(0xe5), 0x22, 10, ...get(10), ...F32X4_MUL, ...set(10),
+      ...get(9), ...get(10), ...PROMOTE, ...F64X2_ADD, ...set(9),
+      ...get(9), ...get(10), ...get(10), ...high, ...PROMOTE, ...F64X2_ADD, ...set(9),
+      ...get(6), ...i32(16), ADD, ...set(6),
+      ...get(7), ...i32(16), ADD, ...set(7),
+      ...get(6), ...get(8), NE, 0x0d, 0,
+      0x0b,
+    );
+  }
+  for (let t = 0; t < dim - vec; t++) {
+    perRow.push(...get(11), ...get(6), ...LOAD_F32(t * 4), ...get(7), ...LOAD_F32(t * 4), 0x93, 0xbb, 0x22, 12, ...get(12), 0xa2, 0xa0, ...set(11));
+  }
+  perRow.push(
+    ...get(4), ...get(5), ...i32(8), MUL, ADD,
+    ...get(9), ...simd(0x21), 0, ...get(9), ...simd(0x21), 1, 0xa0, ...get(11), 0xa0,
+    ...STORE_F64(0),
+    ...get(6), ...i32((dim - vec) * 4), ADD, ...set(6),
+  );
+  return [
+    0x03, 0x04, 0x7f, 0x02, 0x7b, 0x02, 0x7c, // locals: 4 × i32, 2 × v128, 2 × f64 (11 tail, 12 scratch)
+    ...get(0), ...set(6),
+    ...forLoop(5, 1, perRow),
+    0x0b,
+  ];
+}
+
+function moduleBytes(dim: number): Uint8Array<ArrayBuffer> {
+  const bodies = [dotsBody(dim), nearestBody(), sqdistBody(dim)];
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [1, 0x60, 6, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0]),
+    ...section(1, [2, 0x60, 6, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0, 0x60, 5, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0]),
     ...section(2, [1, ...name('env'), ...name('memory'), 0x02, 0x00, 0x01]),
-    ...section(3, [1, 0]),
-    ...section(7, [1, ...name('dots'), 0x00, 0]),
-    ...section(10, [1, ...uleb(body.length), ...body]),
+    ...section(3, [3, 0, 1, 1]),
+    ...section(7, [3, ...name('dots'), 0x00, 0, ...name('nearest'), 0x00, 1, ...name('sqdist'), 0x00, 2]),
+    ...section(10, [3, ...bodies.flatMap((b) => [...uleb(b.length), ...b])]),
   ];
   return new Uint8Array(bytes);
 }
 
-/** The instantiated kernel and its memory. */
+/** The three kernels of one row length. */
 interface Kernel {
-  memory: WebAssembly.Memory;
-  dots: (x: number, rows: number, c: number, groups: number, d: number, out: number) => void;
+  dots: (x: number, blocks: number, c: number, pairs: number, out: number, outStride: number) => void;
+  nearest: (dots: number, count: number, groups: number, cn: number, res: number) => void;
+  sqdist: (x: number, count: number, crow: number, best: number, out: number) => void;
 }
 
-let kernel: Kernel | null | undefined;
+let memory: WebAssembly.Memory | null | undefined;
+const kernels = new Map<number, Kernel | null>();
 
-/** The SIMD kernel, or null where WebAssembly SIMD is not available (then callers use plain JS). */
-function getKernel(): Kernel | null {
-  if (kernel !== undefined) return kernel;
+/** The kernels for rows of `dim` values, or null where WebAssembly SIMD is not available. */
+function getKernel(dim: number): Kernel | null {
+  const have = kernels.get(dim);
+  if (have !== undefined) return have;
+  let kernel: Kernel | null = null;
   try {
-    const memory = new WebAssembly.Memory({ initial: 1 });
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes()), { env: { memory } });
-    kernel = { memory, dots: instance.exports.dots as Kernel['dots'] };
+    memory ??= new WebAssembly.Memory({ initial: 1 });
+    const { exports } = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes(dim)), { env: { memory } });
+    kernel = { dots: exports.dots as Kernel['dots'], nearest: exports.nearest as Kernel['nearest'], sqdist: exports.sqdist as Kernel['sqdist'] };
   } catch {
     kernel = null;
   }
+  kernels.set(dim, kernel);
   return kernel;
 }
 
-/** True when the WebAssembly SIMD kernel runs here (used by tests and benchmarks to report the path). */
+/** True when the WebAssembly SIMD kernels run here (used by tests and benchmarks to report the path). */
 export function simdAvailable(): boolean {
-  return getKernel() !== null;
+  return getKernel(4) !== null;
 }
 
-/** Centroids loaded into the kernel's memory, made by {@link prepareCentroids}. */
+/** Centroids loaded into the kernel memory, made by {@link prepareCentroids}. */
 export interface PreparedCentroids {
   /** Number of centroids. */
   k: number;
   /** Values per centroid. */
   dim: number;
-  /** Groups of four centroids (the last group zero-padded). */
+  /** Groups of four centroids, padded to a multiple of GROUP_TILE (padding centroids are zero). */
   groups: number;
+  /** The float64 centroids (`k·dim`), for rows the float32 kernel cannot handle. */
+  centroids: Float64Array;
   /** float64 squared norms of the centroids. */
   norms: Float64Array;
-  /** Byte offset of the float32 centroids in the kernel memory. */
-  offset: number;
 }
 
-function ensureBytes(k: Kernel, bytes: number): void {
-  const have = k.memory.buffer.byteLength;
-  if (bytes > have) k.memory.grow(Math.ceil((bytes - have) / 65536));
+/** Byte offsets of the regions of the kernel memory for one preparation. */
+interface Layout {
+  cT: number;
+  cn: number;
+  crow: number;
+  x: number;
+  dots: number;
+  res: number;
+  best: number;
+  sq: number;
+  end: number;
 }
+
+function layoutOf(k: number, dim: number, groups: number): Layout {
+  const cT = 0;
+  const cn = cT + groups * 4 * dim * 4;
+  const crow = cn + groups * 16;
+  const x = crow + Math.ceil((k * dim) / 4) * 16;
+  const dots = x + BLOCK_ROWS * dim * 4;
+  const res = dots + BLOCK_ROWS * groups * 16;
+  const best = res + BLOCK_ROWS * 48;
+  const sq = best + BLOCK_ROWS * 4;
+  return { cT, cn, crow, x, dots, res, best, sq, end: sq + BLOCK_ROWS * 8 };
+}
+
+let layout: Layout = layoutOf(0, 0, 0);
+
+/** Typed views of the regions, made once per preparation (no allocation per block). */
+interface Views {
+  x: Float32Array;
+  dots: Float32Array;
+  res: Float32Array;
+  resIndex: Int32Array;
+  best: Int32Array;
+  sq: Float64Array;
+}
+
+let views: Views | null = null;
+
+/** Largest centroid squared norm the float32 kernel takes (float32 overflows at 3.4e38). */
+const MAX_NORM = 1e37;
 
 /**
- * Copies `centroids` (float64, `k·dim`) into the kernel memory as float32, with room for a
- * block of rows and its dot products. Returns null when the SIMD path does not apply
- * (no WebAssembly SIMD, or `dim` not a multiple of 4).
+ * Copies `centroids` (float64, `k·dim`) into the kernel memory as float32 — transposed in groups
+ * of four for the dot products, row-major for direct distances — with their norms (padding
+ * centroids get an infinite norm so they never win). Returns null when WebAssembly SIMD is not
+ * available or a centroid's squared norm does not fit float32 (callers then use plain JS).
+ * Valid until the next call.
  */
 export function prepareCentroids(centroids: Float64Array, k: number, dim: number, norms: Float64Array): PreparedCentroids | null {
-  const kern = getKernel();
-  if (kern === null || dim % 4 !== 0) return null;
-  const groups = Math.ceil(k / 4);
-  const cBytes = groups * 4 * dim * 4;
-  const xBytes = BLOCK_ROWS * dim * 4;
-  const outBytes = BLOCK_ROWS * groups * 4 * 4;
-  ensureBytes(kern, cBytes + xBytes + outBytes);
-  const c = new Float32Array(kern.memory.buffer, 0, groups * 4 * dim);
+  if (getKernel(dim) === null) return null;
+  for (let j = 0; j < k; j++) if (!(norms[j] < MAX_NORM)) return null;
+  const groups = Math.ceil(k / (4 * GROUP_TILE)) * GROUP_TILE;
+  layout = layoutOf(k, dim, groups);
+  const have = memory!.buffer.byteLength;
+  if (layout.end > have) memory!.grow(Math.ceil((layout.end - have) / 65536));
+  const buffer = memory!.buffer;
+  const c = new Float32Array(buffer, layout.cT, groups * 4 * dim);
   c.fill(0);
-  for (let i = 0; i < k * dim; i++) c[i] = centroids[i];
-  return { k, dim, groups, norms, offset: 0 };
+  for (let j = 0; j < k; j++) {
+    const base = (j >> 2) * dim * 4 + (j & 3);
+    const src = j * dim;
+    for (let t = 0; t < dim; t++) c[base + t * 4] = centroids[src + t];
+  }
+  const cn = new Float32Array(buffer, layout.cn, groups * 4);
+  cn.fill(Infinity);
+  for (let j = 0; j < k; j++) cn[j] = norms[j];
+  new Float32Array(buffer, layout.crow, k * dim).set(centroids);
+  views = {
+    x: new Float32Array(buffer, layout.x, BLOCK_ROWS * dim),
+    dots: new Float32Array(buffer, layout.dots, BLOCK_ROWS * groups * 4),
+    res: new Float32Array(buffer, layout.res, BLOCK_ROWS * 12),
+    resIndex: new Int32Array(buffer, layout.res, BLOCK_ROWS * 12),
+    best: new Int32Array(buffer, layout.best, BLOCK_ROWS),
+    sq: new Float64Array(buffer, layout.sq, BLOCK_ROWS),
+  };
+  return { k, dim, groups, centroids, norms };
 }
 
 /**
- * Nearest and second-nearest centroid (squared distances, float64 combination of float32 dot
- * products) for up to {@link BLOCK_ROWS} rows of `data`: rows `rows[0..count)` (or `start..start+count`
- * when `rows` is null).
+ * Copies rows `rows[0..count)` of `data` into `x`, a run of consecutive rows at a time (memcpy
+ * is about twice as fast as an element loop on rows that miss the cache).
  */
-export function nearestTwoBlock(
-  prepared: PreparedCentroids,
-  data: Float32Array,
-  rows: Int32Array | null,
-  start: number,
-  count: number,
-  rowNorms: ArrayLike<number> | null,
-  best: Int32Array,
-  bestSq: Float64Array,
-  secondSq: Float64Array,
-): void {
-  const kern = getKernel()!;
-  const { dim, groups, k, norms } = prepared;
-  const xOffset = groups * 4 * dim * 4;
-  const outOffset = xOffset + BLOCK_ROWS * dim * 4;
-  const x = new Float32Array(kern.memory.buffer, xOffset, count * dim);
-  if (rows === null) x.set(data.subarray(start * dim, (start + count) * dim));
-  else for (let r = 0; r < count; r++) x.set(data.subarray(rows[r] * dim, rows[r] * dim + dim), r * dim);
-  kern.dots(xOffset, count, 0, groups, dim, outOffset);
-  const dots = new Float32Array(kern.memory.buffer, outOffset, count * groups * 4);
-  const stride = groups * 4;
+function gatherRows(x: Float32Array, data: Float32Array, rows: Int32Array, count: number, dim: number): void {
   for (let r = 0; r < count; r++) {
-    let xn: number;
-    if (rowNorms !== null) xn = rowNorms[rows === null ? start + r : rows[r]];
-    else {
-      xn = 0;
-      for (let t = 0; t < dim; t++) xn += x[r * dim + t] * x[r * dim + t];
-    }
-    let b1 = Infinity;
-    let b2 = Infinity;
-    let bi = 0;
-    const o = r * stride;
-    for (let j = 0; j < k; j++) {
-      const d = xn - 2 * dots[o + j] + norms[j];
-      if (d < b1) {
-        b2 = b1;
-        b1 = d;
-        bi = j;
-      } else if (d < b2) b2 = d;
-    }
-    best[r] = bi;
-    bestSq[r] = b1 > 0 ? b1 : 0;
-    secondSq[r] = b2 > 0 ? b2 : 0;
+    let e = r + 1;
+    while (e < count && rows[e] === rows[e - 1] + 1) e++;
+    x.set(data.subarray(rows[r] * dim, (rows[e - 1] + 1) * dim), r * dim);
+    r = e - 1;
+  }
+}
+
+/** Copies the rows into the kernel memory and computes their dot products with the prepared centroids. */
+function runDots(prepared: PreparedCentroids, data: Float32Array, rows: Int32Array | null, start: number, count: number): void {
+  const { dim, groups } = prepared;
+  const kernel = getKernel(dim)!;
+  const x = views!.x;
+  if (rows === null) x.set(data.subarray(start * dim, (start + count) * dim));
+  else gatherRows(x, data, rows, count, dim);
+  // Chunks of CHUNK_ROWS rows stay in L1 while every centroid tile passes over them.
+  const stride = groups * 16;
+  for (let s = 0; s < count; s += CHUNK_ROWS) {
+    kernel.dots(layout.x + s * dim * 4, Math.ceil(Math.min(CHUNK_ROWS, count - s) / ROW_TILE), layout.cT, groups / GROUP_TILE, layout.dots + s * stride, stride);
   }
 }
 
@@ -215,13 +433,131 @@ export function nearestTwoBlock(
  * centroid j at `[r·stride + j]` with `stride = groups·4`. The view is valid until the next call.
  */
 export function blockDots(prepared: PreparedCentroids, data: Float32Array, rows: Int32Array | null, start: number, count: number): Float32Array {
-  const kern = getKernel()!;
+  runDots(prepared, data, rows, start, count);
+  return views!.dots;
+}
+
+/** Per-row results of {@link nearestBlock} (BLOCK_ROWS entries each, the first `count` valid). */
+export interface BlockNearest {
+  /** Nearest centroid. */
+  best: Int32Array;
+  /** Squared distance to it: ‖x‖² + ‖c‖² − 2·x·c, or computed directly when `exact`. */
+  bestSq: Float64Array;
+  /** Squared distance to the second nearest (Infinity when k = 1); only with row norms. */
+  secondSq: Float64Array;
+}
+
+/** Scratch for {@link nearestBlock}. */
+export function blockNearest(): BlockNearest {
+  return { best: new Int32Array(BLOCK_ROWS), bestSq: new Float64Array(BLOCK_ROWS), secondSq: new Float64Array(BLOCK_ROWS) };
+}
+
+/** Plain float64 nearest two of one row, for rows whose float32 products overflow. */
+function nearestTwoPlain(prepared: PreparedCentroids, data: Float32Array, row: number, r: number, out: BlockNearest): void {
+  const { dim, k, centroids } = prepared;
+  let b1 = Infinity;
+  let b2 = Infinity;
+  let bi = 0;
+  for (let j = 0; j < k; j++) {
+    let d = 0;
+    for (let t = 0; t < dim; t++) {
+      const v = data[row * dim + t] - centroids[j * dim + t];
+      d += v * v;
+    }
+    if (d < b1) {
+      b2 = b1;
+      b1 = d;
+      bi = j;
+    } else if (d < b2) b2 = d;
+  }
+  out.best[r] = bi;
+  out.bestSq[r] = b1;
+  out.secondSq[r] = b2;
+}
+
+/**
+ * Nearest centroid of up to {@link BLOCK_ROWS} rows of `data` (rows `rows[0..count)`, or
+ * `start..start+count` when `rows` is null). With `rowNorms`, also the second nearest, both as
+ * ‖x‖² + ‖c‖² − 2·x·c; with `exact`, bestSq is ‖x − c‖² summed directly (float64), and secondSq is
+ * not filled. Returns the first row (block index) whose values are not all finite (the block is
+ * then left unfinished), or −1; rows that are finite but overflow float32 products are redone in
+ * float64.
+ */
+export function nearestBlock(
+  prepared: PreparedCentroids,
+  data: Float32Array,
+  rows: Int32Array | null,
+  start: number,
+  count: number,
+  rowNorms: Float64Array | null,
+  exact: boolean,
+  out: BlockNearest,
+): number {
   const { dim, groups } = prepared;
-  const xOffset = groups * 4 * dim * 4;
-  const outOffset = xOffset + BLOCK_ROWS * dim * 4;
-  const x = new Float32Array(kern.memory.buffer, xOffset, count * dim);
-  if (rows === null) x.set(data.subarray(start * dim, (start + count) * dim));
-  else for (let r = 0; r < count; r++) x.set(data.subarray(rows[r] * dim, rows[r] * dim + dim), r * dim);
-  kern.dots(xOffset, count, 0, groups, dim, outOffset);
-  return new Float32Array(kern.memory.buffer, outOffset, count * groups * 4);
+  const kernel = getKernel(dim)!;
+  runDots(prepared, data, rows, start, count);
+  kernel.nearest(layout.dots, count, groups, layout.cn, layout.res);
+  const { res, resIndex } = views!;
+  const { best, bestSq, secondSq } = out;
+  let plain: number[] | undefined;
+  for (let r = 0; r < count; r++) {
+    const o = r * 12;
+    let b1 = res[o];
+    let bi = resIndex[o + 8];
+    let lane = 0;
+    for (let q = 1; q < 4; q++) {
+      const v = res[o + q];
+      if (v < b1 || (v === b1 && resIndex[o + 8 + q] < bi)) {
+        b1 = v;
+        bi = resIndex[o + 8 + q];
+        lane = q;
+      }
+    }
+    if (!Number.isFinite(b1)) {
+      const row = rows === null ? start + r : rows[r];
+      let finite = true;
+      for (let t = 0; t < dim; t++) if (!Number.isFinite(data[row * dim + t])) finite = false;
+      if (!finite) return r;
+      nearestTwoPlain(prepared, data, row, r, out);
+      plain ??= [];
+      plain.push(r);
+      continue;
+    }
+    best[r] = bi;
+    if (rowNorms !== null) {
+      let b2 = res[o + 4 + lane];
+      for (let q = 0; q < 4; q++) {
+        if (q !== lane && res[o + q] < b2) b2 = res[o + q];
+        if (q !== lane && res[o + 4 + q] < b2) b2 = res[o + 4 + q];
+      }
+      const xn = rowNorms[rows === null ? start + r : rows[r]];
+      const d1 = xn + b1;
+      const d2 = xn + b2;
+      bestSq[r] = d1 > 0 ? d1 : 0;
+      secondSq[r] = d2 > 0 ? d2 : 0;
+    }
+  }
+  if (exact) {
+    const v = views!;
+    for (let r = 0; r < count; r++) v.best[r] = best[r];
+    kernel.sqdist(layout.x, count, layout.crow, layout.best, layout.sq);
+    const kept = plain === undefined ? null : plain.map((r) => bestSq[r]);
+    for (let r = 0; r < count; r++) bestSq[r] = v.sq[r];
+    if (kept !== null) plain!.forEach((r, i) => (bestSq[r] = kept[i]));
+  }
+  return -1;
+}
+
+/**
+ * Squared distances ‖x − c‖² (float32 differences, float64 sums) of rows `start..start+count`
+ * (count ≤ {@link BLOCK_ROWS}) to their given centroids `assigned[start..start+count)`.
+ */
+export function assignedSquaredDistances(prepared: PreparedCentroids, data: Float32Array, start: number, count: number, assigned: Int32Array, out: Float64Array): void {
+  const { dim } = prepared;
+  const kernel = getKernel(dim)!;
+  const v = views!;
+  v.x.set(data.subarray(start * dim, (start + count) * dim));
+  for (let r = 0; r < count; r++) v.best[r] = assigned[start + r];
+  kernel.sqdist(layout.x, count, layout.crow, layout.best, layout.sq);
+  for (let r = 0; r < count; r++) out[r] = v.sq[r];
 }
