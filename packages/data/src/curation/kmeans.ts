@@ -3,12 +3,14 @@ import { type NearestTwo, nearestTwo, rowSquaredNorms, squaredDistanceTo } from 
 import {
   BLOCK_ROWS,
   type BlockNearest,
+  accumulateBlock,
   type PreparedCentroids,
   assignedSquaredDistances,
   blockDots,
   blockNearest,
   nearestBlock,
   prepareCentroids,
+  preparedSums,
   simdAvailable,
 } from '../internal/simd.js';
 import { checkFinite, checkInteger } from '../internal/validate.js';
@@ -667,20 +669,25 @@ export function miniBatchKmeans(e: Embeddings, options: MiniBatchOptions): KMean
       const count = Math.min(BLOCK_ROWS, batchSize - s);
       const rows = batch.subarray(s, s + count);
       nearestRows(e, prepared, rows, 0, count, null, false, centroids, cn, k, scratch);
-      for (let r = 0; r < count; r++) {
-        const xo = rows[r] * dim;
-        const so = scratch.best[r] * dim;
-        for (let t = 0; t < dim; t++) batchSums[so + t] += data[xo + t];
-        batchCounts[scratch.best[r]]++;
+      for (let r = 0; r < count; r++) batchCounts[scratch.best[r]]++;
+      // Sums from the rows already copied into the kernel memory (no second read of scattered rows).
+      if (prepared !== null) accumulateBlock(prepared, count, scratch.best);
+      else {
+        for (let r = 0; r < count; r++) {
+          const xo = rows[r] * dim;
+          const so = scratch.best[r] * dim;
+          for (let t = 0; t < dim; t++) batchSums[so + t] += data[xo + t];
+        }
       }
     }
+    const sums = prepared !== null ? preparedSums() : batchSums;
     for (let j = 0; j < k; j++) {
       const m = batchCounts[j];
       if (m === 0) continue;
       const total = seen[j] + m;
       const o = j * dim;
       // c ← (c·seen + Σ batch rows) / (seen + m): the running mean of every row it was given.
-      for (let t = 0; t < dim; t++) centroids[o + t] = (centroids[o + t] * seen[j] + batchSums[o + t]) / total;
+      for (let t = 0; t < dim; t++) centroids[o + t] = (centroids[o + t] * seen[j] + sums[o + t]) / total;
       seen[j] = total;
     }
     progress.advance(1);

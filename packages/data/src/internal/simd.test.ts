@@ -1,7 +1,7 @@
 import { Random } from '@prune/core';
 import { describe, expect, it } from 'vitest';
 import { rowSquaredNorms } from './distance.js';
-import { BLOCK_ROWS, assignedSquaredDistances, blockDots, blockNearest, nearestBlock, prepareCentroids, simdAvailable } from './simd.js';
+import { BLOCK_ROWS, accumulateBlock, assignedSquaredDistances, blockDots, blockNearest, nearestBlock, prepareCentroids, preparedSums, simdAvailable } from './simd.js';
 
 /** Brute force in float64: nearest and second-nearest squared distances of one row. */
 function bruteNearest(x: Float32Array, row: number, c: Float64Array, k: number, dim: number): { best: number; bestSq: number; secondSq: number } {
@@ -120,4 +120,28 @@ describe('WebAssembly SIMD distance kernels', () => {
     const c = Float64Array.from([1e20, 0]);
     expect(prepareCentroids(c, 1, 2, rowSquaredNorms(c, 1, 2))).toBeNull();
   });
+});
+
+describe('WebAssembly SIMD centroid sums', () => {
+  for (const dim of [3, 8, 37]) {
+    it(`adds each row to its centroid's float64 sums (dim ${dim})`, () => {
+      const rng = new Random(dim);
+      const k = 5;
+      const count = 70;
+      const x = Float32Array.from({ length: count * dim }, () => rng.normal());
+      const c = Float64Array.from({ length: k * dim }, () => rng.normal());
+      const prepared = prepareCentroids(c, k, dim, rowSquaredNorms(c, k, dim))!;
+      const out = blockNearest();
+      const rows = Int32Array.from({ length: count }, (_, i) => count - 1 - i);
+      nearestBlock(prepared, x, rows, 0, count, null, false, out);
+      accumulateBlock(prepared, count, out.best);
+      accumulateBlock(prepared, count, out.best); // twice: the sums accumulate
+      const want = new Float64Array(k * dim);
+      for (let r = 0; r < count; r++) for (let t = 0; t < dim; t++) want[out.best[r] * dim + t] += 2 * x[rows[r] * dim + t];
+      const got = preparedSums();
+      for (let i = 0; i < k * dim; i++) expect(got[i]).toBeCloseTo(want[i], 10);
+      prepareCentroids(c, k, dim, rowSquaredNorms(c, k, dim));
+      expect(Array.from(preparedSums()).every((v) => v === 0)).toBe(true);
+    });
+  }
 });

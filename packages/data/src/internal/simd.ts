@@ -264,21 +264,53 @@ function sqdistBody(dim: number): number[] {
   ];
 }
 
+/**
+ * accumulate(x, count, best, sums): sums[best[r]·dim + t] += x[r·dim + t] for the `count` rows
+ * of x (float64 sums of float32 values: the spec's float64 accumulation of centroid sums).
+ */
+function accumulateBody(dim: number): number[] {
+  // params: 0 x, 1 count, 2 best, 3 sums; i32 locals: 4 r, 5 xp, 6 sp, 7 xEnd; v128 local: 8 v
+  const vec = dim - (dim % 4);
+  const PROMOTE = simd(0x5f);
+  const F64X2_ADD = simd(0xf0);
+  const high = [...simd(0x0d), 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
+  const perRow: number[] = [...get(2), ...get(4), ...i32(4), MUL, ADD, ...LOAD_I32(0), ...i32(dim * 8), MUL, ...get(3), ADD, ...set(6)];
+  if (vec > 0) {
+    perRow.push(
+      ...get(5), ...i32(vec * 4), ADD, ...set(7),
+      0x03, 0x40,
+      ...get(5), ...load(0), ...set(8),
+      ...get(6), ...get(6), ...load(0), ...get(8), ...PROMOTE, ...F64X2_ADD, ...store(0),
+      ...get(6), ...get(6), ...load(16), ...get(8), ...get(8), ...high, ...PROMOTE, ...F64X2_ADD, ...store(16),
+      ...get(5), ...i32(16), ADD, ...set(5),
+      ...get(6), ...i32(32), ADD, ...set(6),
+      ...get(5), ...get(7), NE, 0x0d, 0,
+      0x0b,
+    );
+  }
+  for (let t = 0; t < dim - vec; t++) {
+    perRow.push(...get(6), ...get(6), 0x2b, 3, ...uleb(t * 8), ...get(5), ...LOAD_F32(t * 4), 0xbb, 0xa0, ...STORE_F64(t * 8));
+  }
+  perRow.push(...get(5), ...i32((dim - vec) * 4), ADD, ...set(5));
+  return [0x02, 0x04, 0x7f, 0x01, 0x7b, ...get(0), ...set(5), ...forLoop(4, 1, perRow), 0x0b];
+}
+
 function moduleBytes(dim: number): Uint8Array<ArrayBuffer> {
-  const bodies = [dotsBody(dim), nearestBody(), sqdistBody(dim)];
+  const bodies = [dotsBody(dim), nearestBody(), sqdistBody(dim), accumulateBody(dim)];
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [2, 0x60, 6, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0, 0x60, 5, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0]),
+    ...section(1, [3, 0x60, 6, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0, 0x60, 5, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0, 0x60, 4, 0x7f, 0x7f, 0x7f, 0x7f, 0]),
     ...section(2, [1, ...name('env'), ...name('memory'), 0x02, 0x00, 0x01]),
-    ...section(3, [3, 0, 1, 1]),
-    ...section(7, [3, ...name('dots'), 0x00, 0, ...name('nearest'), 0x00, 1, ...name('sqdist'), 0x00, 2]),
-    ...section(10, [3, ...bodies.flatMap((b) => [...uleb(b.length), ...b])]),
+    ...section(3, [4, 0, 1, 1, 2]),
+    ...section(7, [4, ...name('dots'), 0x00, 0, ...name('nearest'), 0x00, 1, ...name('sqdist'), 0x00, 2, ...name('accumulate'), 0x00, 3]),
+    ...section(10, [4, ...bodies.flatMap((b) => [...uleb(b.length), ...b])]),
   ];
   return new Uint8Array(bytes);
 }
 
-/** The three kernels of one row length. */
+/** The kernels of one row length. */
 interface Kernel {
+  accumulate: (x: number, count: number, best: number, sums: number) => void;
   dots: (x: number, blocks: number, c: number, pairs: number, out: number, outStride: number) => void;
   nearest: (dots: number, count: number, groups: number, cn: number, res: number) => void;
   sqdist: (x: number, count: number, crow: number, best: number, out: number) => void;
@@ -295,7 +327,9 @@ function getKernel(dim: number): Kernel | null {
   try {
     memory ??= new WebAssembly.Memory({ initial: 1 });
     const { exports } = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes(dim)), { env: { memory } });
-    kernel = { dots: exports.dots as Kernel['dots'], nearest: exports.nearest as Kernel['nearest'], sqdist: exports.sqdist as Kernel['sqdist'] };
+    kernel = {
+      accumulate: exports.accumulate as Kernel['accumulate'],
+      dots: exports.dots as Kernel['dots'], nearest: exports.nearest as Kernel['nearest'], sqdist: exports.sqdist as Kernel['sqdist'] };
   } catch {
     kernel = null;
   }
@@ -332,6 +366,7 @@ interface Layout {
   res: number;
   best: number;
   sq: number;
+  sums: number;
   end: number;
 }
 
@@ -344,7 +379,8 @@ function layoutOf(k: number, dim: number, groups: number): Layout {
   const res = dots + BLOCK_ROWS * groups * 16;
   const best = res + BLOCK_ROWS * 48;
   const sq = best + BLOCK_ROWS * 4;
-  return { cT, cn, crow, x, dots, res, best, sq, end: sq + BLOCK_ROWS * 8 };
+  const sums = sq + BLOCK_ROWS * 8;
+  return { cT, cn, crow, x, dots, res, best, sq, sums, end: sums + k * dim * 8 };
 }
 
 let layout: Layout = layoutOf(0, 0, 0);
@@ -357,6 +393,7 @@ interface Views {
   resIndex: Int32Array;
   best: Int32Array;
   sq: Float64Array;
+  sums: Float64Array;
 }
 
 let views: Views | null = null;
@@ -397,7 +434,9 @@ export function prepareCentroids(centroids: Float64Array, k: number, dim: number
     resIndex: new Int32Array(buffer, layout.res, BLOCK_ROWS * 12),
     best: new Int32Array(buffer, layout.best, BLOCK_ROWS),
     sq: new Float64Array(buffer, layout.sq, BLOCK_ROWS),
+    sums: new Float64Array(buffer, layout.sums, k * dim),
   };
+  views.sums.fill(0);
   return { k, dim, groups, centroids, norms };
 }
 
@@ -560,4 +599,19 @@ export function assignedSquaredDistances(prepared: PreparedCentroids, data: Floa
   for (let r = 0; r < count; r++) v.best[r] = assigned[start + r];
   kernel.sqdist(layout.x, count, layout.crow, layout.best, layout.sq);
   for (let r = 0; r < count; r++) out[r] = v.sq[r];
+}
+
+/**
+ * Adds the rows of the last {@link nearestBlock} call to the float64 sums of the centroids in
+ * `best[0..count)`; the sums ({@link preparedSums}) start at zero with each preparation.
+ */
+export function accumulateBlock(prepared: PreparedCentroids, count: number, best: Int32Array): void {
+  const v = views!;
+  for (let r = 0; r < count; r++) v.best[r] = best[r];
+  getKernel(prepared.dim)!.accumulate(layout.x, count, layout.best, layout.sums);
+}
+
+/** The float64 centroid sums filled by {@link accumulateBlock} (`k·dim`, valid until the next preparation). */
+export function preparedSums(): Float64Array {
+  return views!.sums;
 }
