@@ -1,7 +1,7 @@
 import { type ProgressOptions, PruneError, Random, progressStage } from '@prune/core';
 import { squaredDistanceTo } from '../internal/distance.js';
 import { checkInteger, checkKeepFraction, checkUnitRange, keptCount } from '../internal/validate.js';
-import { type Embeddings, checkEmbeddings } from './embeddings.js';
+import { type Embeddings, checkEmbeddingShape, checkEmbeddings } from './embeddings.js';
 import { type KMeansResult, assignToNearest, kmeans, miniBatchKmeans } from './kmeans.js';
 
 /** Options of {@link hierarchicalKmeans}. */
@@ -109,7 +109,8 @@ function gatherRows(points: Embeddings, rows: Int32Array): Embeddings {
  *   when a level asks for more clusters than it has points
  */
 export function hierarchicalKmeans(e: Embeddings, options: HierarchicalKMeansOptions): HierarchicalClustering {
-  checkEmbeddings(e, 'hierarchicalKmeans');
+  // Values are checked by the first level's k-means, in a pass it makes anyway.
+  checkEmbeddingShape(e, 'hierarchicalKmeans');
   const { levels } = options;
   if (!Array.isArray(levels) || levels.length === 0) {
     throw new PruneError('INVALID_ARGUMENT', 'levels must list the clusters per level, finest first, e.g. [100, 10]');
@@ -321,7 +322,8 @@ export interface BalancedCurationOptions extends Omit<HierarchicalKMeansOptions,
  * @returns kept row indices, ascending
  */
 export function balancedCuration(e: Embeddings, options: BalancedCurationOptions): Int32Array {
-  checkEmbeddings(e, 'balancedCuration');
+  // Values are checked by the clustering's first pass and again by balancedSample.
+  checkEmbeddingShape(e, 'balancedCuration');
   checkKeepFraction('keep', options.keep);
   const size = keptCount(options.keep, e.count);
   const k0 = Math.max(1, Math.min(e.count, Math.round(Math.sqrt(size))));

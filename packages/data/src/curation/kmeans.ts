@@ -35,8 +35,8 @@ export interface KMeansOptions extends ProgressOptions {
    */
   initTrials?: number;
   /**
-   * Run k-means++ on a uniform sample of this many rows instead of all rows (cheaper seeding
-   * on very large inputs).
+   * Run k-means++ on a uniform sample (with replacement) of this many rows instead of all rows
+   * (cheaper seeding on very large inputs; scikit-learn's `init_size`).
    * @defaultValue all rows for {@link kmeans}; `3·batchSize` for {@link miniBatchKmeans}
    */
   initSampleSize?: number;
@@ -162,7 +162,10 @@ function seedPlusPlus(whole: Embeddings, k: number, rng: Random, sampleSize: num
   if (sampleSize < whole.count) {
     // The sample is copied into a matrix of its own: every step reads it again, and scattered
     // rows would miss the cache each time.
-    const rows = rng.sample(whole.count, sampleSize);
+    // Uniform with replacement, as scikit-learn draws its init_size rows (drawing without
+    // replacement would shuffle every row index).
+    const rows = new Int32Array(sampleSize);
+    for (let i = 0; i < sampleSize; i++) rows[i] = rng.int(whole.count);
     rows.sort();
     const { dim } = whole;
     const data = new Float32Array(sampleSize * dim);
