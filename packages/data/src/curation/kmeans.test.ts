@@ -1,6 +1,7 @@
 import { Random } from '@prune/core';
 import { describe, expect, it } from 'vitest';
 import { embeddingMatrix } from './embeddings.js';
+import { hierarchicalKmeans } from './hierarchical.js';
 import { assignToNearest, kmeans, kmeansPlusPlus, miniBatchKmeans } from './kmeans.js';
 
 function randomPoints(n: number, dim: number, seed: number, clusters = 0): Float32Array {
@@ -151,5 +152,108 @@ describe('miniBatchKmeans', () => {
     const mb = miniBatchKmeans(e, { k: 4, seed: 1, batchSize: 128, steps: 60 });
     expect(mb.inertia).toBeLessThan(lloyd.inertia * 1.05);
     expect(mb.counts.reduce((a, b) => a + b, 0)).toBe(2000);
+  });
+});
+
+describe('kmeansPlusPlus', () => {
+  it('picks data rows, one per well-separated cluster, on all rows and on a sample', () => {
+    const dim = 6;
+    const n = 3000;
+    const rng = new Random(8);
+    const centres = Array.from({ length: 5 }, (_, c) => Array.from({ length: dim }, (_, t) => (t === c ? 100 : 0)));
+    const data = new Float32Array(n * dim);
+    const label = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      label[i] = i % 5;
+      for (let t = 0; t < dim; t++) data[i * dim + t] = centres[label[i]][t] + rng.normal();
+    }
+    const e = embeddingMatrix(data, dim);
+    for (const sample of [n, 200]) {
+      const c = kmeansPlusPlus(e, 5, new Random(3), sample);
+      const clusters = new Set<number>();
+      for (let j = 0; j < 5; j++) {
+        const row = Array.from({ length: n }, (_, i) => i).find((i) => Array.from({ length: dim }, (_, t) => data[i * dim + t] === c[j * dim + t]).every(Boolean));
+        expect(row).toBeDefined();
+        clusters.add(label[row!]);
+      }
+      expect(clusters.size).toBe(5);
+    }
+  });
+
+  it('is deterministic under a seed on a subsample, and the sample depends on the seed', () => {
+    const e = embeddingMatrix(randomPoints(5000, 8, 12, 20), 8);
+    const a = kmeansPlusPlus(e, 10, new Random(5), 300);
+    const b = kmeansPlusPlus(e, 10, new Random(5), 300);
+    const c = kmeansPlusPlus(e, 10, new Random(6), 300);
+    expect(Array.from(a)).toEqual(Array.from(b));
+    expect(Array.from(a)).not.toEqual(Array.from(c));
+    const m1 = miniBatchKmeans(e, { k: 10, seed: 4, batchSize: 100, steps: 5 });
+    const m2 = miniBatchKmeans(e, { k: 10, seed: 4, batchSize: 100, steps: 5 });
+    expect(Array.from(m1.centroids)).toEqual(Array.from(m2.centroids));
+  });
+
+  it('names the row of the whole matrix when a sampled row is not finite', () => {
+    const data = new Float32Array(400 * 4).fill(1);
+    for (let i = 0; i < 400; i++) data[i * 4] = i;
+    for (let i = 0; i < 400; i += 2) data[i * 4 + 3] = Number.NaN; // every other row
+    const e = { data, count: 400, dim: 4 };
+    let message = '';
+    try {
+      kmeansPlusPlus(e, 3, new Random(1), 50);
+    } catch (error) {
+      message = String(error);
+    }
+    const element = Number(/NaN at element (\d+)/.exec(message)?.[1]);
+    // an even row (one that holds NaN) of the 400, not an index into the 50-row sample
+    expect(Math.floor(element / 4) % 2).toBe(0);
+    expect(element % 4).toBe(3);
+  });
+});
+
+describe('finiteness checked inside the passes', () => {
+  const dim = 4;
+  const n = 600;
+  const withNaN = (row: number): Float32Array => {
+    const data = randomPoints(n, dim, 30, 3);
+    data[row * dim + 2] = Number.NaN;
+    return data;
+  };
+
+  it('Lloyd, mini-batch (even a row no batch or seeding sample draws), assignment and hierarchical k-means reject a NaN row', () => {
+    for (const row of [0, 299, n - 1]) {
+      const e = { data: withNaN(row), count: n, dim };
+      const at = new RegExp(`NaN at element ${row * dim + 2}\\b`);
+      expect(() => kmeans(e, { k: 3 })).toThrow(at);
+      expect(() => miniBatchKmeans(e, { k: 3, steps: 0, initSampleSize: 3, batchSize: 1 })).toThrow(at);
+      expect(() => miniBatchKmeans(e, { k: 3, steps: 20, batchSize: 64 })).toThrow(at);
+      expect(() => assignToNearest(e, new Float32Array(3 * dim))).toThrow(at);
+      expect(() => hierarchicalKmeans(e, { levels: [3] })).toThrow(at);
+      expect(() => hierarchicalKmeans(e, { levels: [3], miniBatch: { batchSize: 32, steps: 3 } })).toThrow(at);
+    }
+    const inf = randomPoints(n, dim, 31, 3);
+    inf[7] = -Infinity;
+    expect(() => miniBatchKmeans({ data: inf, count: n, dim }, { k: 3, steps: 1, batchSize: 8 })).toThrow(/-Infinity at element 7\b/);
+  });
+
+  it('reports the exact inertia of the final assignment (mini-batch)', () => {
+    const data = randomPoints(n, dim, 32, 4);
+    const e = embeddingMatrix(data, dim);
+    const r = miniBatchKmeans(e, { k: 4, seed: 2, batchSize: 50, steps: 10 });
+    let inertia = 0;
+    for (let i = 0; i < n; i++) {
+      let best = Infinity;
+      let arg = -1;
+      for (let j = 0; j < 4; j++) {
+        let d = 0;
+        for (let t = 0; t < dim; t++) d += (data[i * dim + t] - r.centroids[j * dim + t]) ** 2;
+        if (d < best) {
+          best = d;
+          arg = j;
+        }
+      }
+      expect(r.assignments[i]).toBe(arg);
+      inertia += best;
+    }
+    expect(Math.abs(r.inertia - inertia)).toBeLessThan(1e-6 * inertia);
   });
 });

@@ -186,123 +186,194 @@ function seedPlusPlus(whole: Embeddings, k: number, rng: Random, sampleSize: num
   const d2 = new Float64Array(n);
   const cumulative = new Float64Array(n);
   const nearest = new Int32Array(n);
-  const copyRow = (row: number, j: number): void => {
-    for (let t = 0; t < dim; t++) centroids[j * dim + t] = data[row * dim + t];
-  };
-  copyRow(rng.int(n), 0);
-  let total = 0;
-  const accumulate = (): void => {
-    total = 0;
-    for (let i = 0; i < n; i++) {
-      total += d2[i];
-      cumulative[i] = total;
-    }
-  };
+  copyRowTo(centroids, 0, data, rng.int(n), dim);
   for (let i = 0; i < n; i++) d2[i] = squaredDistanceTo(data, i, dim, centroids, 0);
-  accumulate();
-  // A row with probability ∝ D²: the first whose cumulative sum exceeds a uniform target.
-  const draw = (): number => {
-    if (!(total > 0)) return rng.int(n); // every row coincides with a centroid already
-    const target = rng.uniform() * total;
-    let lo = 0;
-    let hi = n - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (cumulative[mid] > target) hi = mid;
-      else lo = mid + 1;
-    }
-    // Rounding can leave the target at the very end: take the last row with mass.
-    while (lo > 0 && d2[lo] === 0) lo--;
-    return lo;
-  };
+  let total = cumulativeSums(d2, cumulative);
   const candidates = new Float64Array(trials * dim);
   const candidateRows = new Int32Array(trials);
-  const between = new Float64Array(trials * k);
-  const minBetween = new Float64Array(k);
-  const potentials = new Float64Array(trials);
-  // Distances of the rows that may move to a candidate (the others cannot), kept for the winner.
-  const moved = new Int32Array(n);
-  const movedD2 = new Float32Array(trials * n);
+  const step: PlusPlusStep = {
+    data,
+    n,
+    dim,
+    k,
+    trials,
+    xn,
+    d2,
+    nearest,
+    between: new Float64Array(trials * k),
+    minBetween: new Float64Array(k),
+    potentials: new Float64Array(trials),
+    moved: new Int32Array(n),
+    movedD2: new Float32Array(trials * n),
+    m: 0,
+  };
   const simd = simdAvailable();
   for (let j = 1; j < k; j++) {
     for (let q = 0; q < trials; q++) {
-      candidateRows[q] = draw();
-      for (let t = 0; t < dim; t++) candidates[q * dim + t] = data[candidateRows[q] * dim + t];
+      candidateRows[q] = drawByMass(rng, d2, cumulative, total);
+      copyRowTo(candidates, q, data, candidateRows[q], dim);
     }
-    // ‖candidate − c_a‖² for every centroid a so far; a row nearest to a cannot move to a
-    // candidate q when that is ≥ 4·D(x)² (triangle inequality).
-    minBetween.fill(Infinity, 0, j);
-    for (let q = 0; q < trials; q++) {
-      for (let a = 0; a < j; a++) {
-        let s = 0;
-        for (let t = 0; t < dim; t++) {
-          const v = centroids[a * dim + t] - candidates[q * dim + t];
-          s += v * v;
-        }
-        between[q * k + a] = s;
-        if (s < minBetween[a]) minBetween[a] = s;
-      }
-    }
+    distancesToCentroids(step, centroids, j, candidates);
     const cn = rowSquaredNorms(candidates, trials, dim);
-    potentials.fill(total);
-    let m = 0;
+    step.potentials.fill(total);
+    step.m = 0;
     const prepared = simd ? prepareCentroids(candidates, trials, dim, cn) : null;
-    if (prepared !== null) {
-      // Contiguous blocks: most rows pass the test (in 128 dimensions the bound rarely
-      // excludes one), and gathering the others would cost more than it saves.
-      const stride = prepared.groups * 4;
-      for (let s = 0; s < n; s += BLOCK_ROWS) {
-        const count = Math.min(BLOCK_ROWS, n - s);
-        let any = false;
-        for (let i = s; i < s + count; i++) {
-          if (minBetween[nearest[i]] < 4 * d2[i]) {
-            any = true;
-            break;
-          }
-        }
-        if (!any) continue;
-        const dots = blockDots(prepared, data, null, s, count);
-        for (let r = 0; r < count; r++) {
-          const i = s + r;
-          const di = d2[i];
-          if (!(minBetween[nearest[i]] < 4 * di)) continue;
-          const x = xn[i];
-          const o = r * stride;
-          for (let q = 0; q < trials; q++) {
-            let d = x - 2 * dots[o + q] + cn[q];
-            if (d < 0) d = 0;
-            movedD2[q * n + m] = d;
-            if (d < di) potentials[q] -= di - d;
-          }
-          moved[m++] = i;
-        }
-      }
-    } else {
-      for (let i = 0; i < n; i++) {
-        const a = nearest[i];
-        if (!(minBetween[a] < 4 * d2[i])) continue;
-        for (let q = 0; q < trials; q++) {
-          const d = between[q * k + a] < 4 * d2[i] ? squaredDistanceTo(data, i, dim, candidates, q) : Infinity;
-          movedD2[q * n + m] = d;
-          if (d < d2[i]) potentials[q] -= d2[i] - d;
-        }
-        moved[m++] = i;
-      }
-    }
+    if (prepared !== null) scoreCandidatesSimd(step, prepared, cn);
+    else scoreCandidatesPlain(step, candidates);
     let best = 0;
-    for (let q = 1; q < trials; q++) if (potentials[q] < potentials[best]) best = q;
-    copyRow(candidateRows[best], j);
-    for (let r = 0; r < m; r++) {
-      const i = moved[r];
-      const d = movedD2[best * n + r];
-      if (d < d2[i]) {
-        d2[i] = d;
-        nearest[i] = j;
-      }
-    }
-    accumulate();
+    for (let q = 1; q < trials; q++) if (step.potentials[q] < step.potentials[best]) best = q;
+    copyRowTo(centroids, j, data, candidateRows[best], dim);
+    applyCandidate(step, best, j);
+    total = cumulativeSums(d2, cumulative);
   }
   return centroids;
+}
+
+// The steps of k-means++ are functions of their own: each is called k − 1 times, so V8
+// optimizes them after the first steps (one large function would run long in its baseline
+// tiers, which costs most on small samples).
+
+/** State shared by the steps of {@link seedPlusPlus}. */
+interface PlusPlusStep {
+  data: Float32Array;
+  n: number;
+  dim: number;
+  k: number;
+  trials: number;
+  /** Squared norms of the rows. */
+  xn: Float64Array;
+  /** D(x)²: squared distance of every row to its nearest centroid so far. */
+  d2: Float64Array;
+  nearest: Int32Array;
+  /** ‖candidate q − centroid a‖² at [q·k + a]. */
+  between: Float64Array;
+  /** min over candidates of `between`, per centroid. */
+  minBetween: Float64Array;
+  /** Σ min(D², d(x, candidate q)²) per candidate. */
+  potentials: Float64Array;
+  /** Rows that may move to a candidate, and their squared distances to each ([q·n + r]). */
+  moved: Int32Array;
+  movedD2: Float32Array;
+  m: number;
+}
+
+function copyRowTo(to: Float64Array, j: number, data: Float32Array, row: number, dim: number): void {
+  for (let t = 0; t < dim; t++) to[j * dim + t] = data[row * dim + t];
+}
+
+/** Running sums of `d2` into `cumulative`; returns the total. */
+function cumulativeSums(d2: Float64Array, cumulative: Float64Array): number {
+  let total = 0;
+  for (let i = 0; i < d2.length; i++) {
+    total += d2[i];
+    cumulative[i] = total;
+  }
+  return total;
+}
+
+/** A row with probability ∝ D²: the first whose cumulative sum exceeds a uniform target. */
+function drawByMass(rng: Random, d2: Float64Array, cumulative: Float64Array, total: number): number {
+  const n = d2.length;
+  if (!(total > 0)) return rng.int(n); // every row coincides with a centroid already
+  const target = rng.uniform() * total;
+  let lo = 0;
+  let hi = n - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (cumulative[mid] > target) hi = mid;
+    else lo = mid + 1;
+  }
+  // Rounding can leave the target at the very end: take the last row with mass.
+  while (lo > 0 && d2[lo] === 0) lo--;
+  return lo;
+}
+
+/**
+ * ‖candidate − c_a‖² for every centroid a < j; a row nearest to a cannot move to candidate q
+ * when that is ≥ 4·D(x)² (triangle inequality).
+ */
+function distancesToCentroids(st: PlusPlusStep, centroids: Float64Array, j: number, candidates: Float64Array): void {
+  const { dim, k, trials, between, minBetween } = st;
+  minBetween.fill(Infinity, 0, j);
+  for (let q = 0; q < trials; q++) {
+    for (let a = 0; a < j; a++) {
+      let s = 0;
+      for (let t = 0; t < dim; t++) {
+        const v = centroids[a * dim + t] - candidates[q * dim + t];
+        s += v * v;
+      }
+      between[q * k + a] = s;
+      if (s < minBetween[a]) minBetween[a] = s;
+    }
+  }
+}
+
+/**
+ * Potentials of every candidate with the SIMD kernel, over contiguous blocks: most rows pass
+ * the test (in 128 dimensions the bound rarely excludes one), and gathering the others would
+ * cost more than it saves.
+ */
+function scoreCandidatesSimd(st: PlusPlusStep, prepared: PreparedCentroids, cn: Float64Array): void {
+  const { data, n, trials, xn, d2, nearest, minBetween, potentials, moved, movedD2 } = st;
+  const stride = prepared.groups * 4;
+  let m = 0;
+  for (let s = 0; s < n; s += BLOCK_ROWS) {
+    const count = Math.min(BLOCK_ROWS, n - s);
+    let any = false;
+    for (let i = s; i < s + count; i++) {
+      if (minBetween[nearest[i]] < 4 * d2[i]) {
+        any = true;
+        break;
+      }
+    }
+    if (!any) continue;
+    const dots = blockDots(prepared, data, null, s, count);
+    for (let r = 0; r < count; r++) {
+      const i = s + r;
+      const di = d2[i];
+      if (!(minBetween[nearest[i]] < 4 * di)) continue;
+      const x = xn[i];
+      const o = r * stride;
+      for (let q = 0; q < trials; q++) {
+        let d = x - 2 * dots[o + q] + cn[q];
+        if (d < 0) d = 0;
+        movedD2[q * n + m] = d;
+        if (d < di) potentials[q] -= di - d;
+      }
+      moved[m++] = i;
+    }
+  }
+  st.m = m;
+}
+
+/** Potentials of every candidate in plain JS (float64), skipping what the bound excludes per candidate. */
+function scoreCandidatesPlain(st: PlusPlusStep, candidates: Float64Array): void {
+  const { data, n, dim, k, trials, d2, nearest, between, minBetween, potentials, moved, movedD2 } = st;
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    const a = nearest[i];
+    if (!(minBetween[a] < 4 * d2[i])) continue;
+    for (let q = 0; q < trials; q++) {
+      const d = between[q * k + a] < 4 * d2[i] ? squaredDistanceTo(data, i, dim, candidates, q) : Infinity;
+      movedD2[q * n + m] = d;
+      if (d < d2[i]) potentials[q] -= d2[i] - d;
+    }
+    moved[m++] = i;
+  }
+  st.m = m;
+}
+
+/** Commits candidate `best` as centroid j: rows nearer to it than to their centroid move. */
+function applyCandidate(st: PlusPlusStep, best: number, j: number): void {
+  const { n, d2, nearest, moved, movedD2, m } = st;
+  for (let r = 0; r < m; r++) {
+    const i = moved[r];
+    const d = movedD2[best * n + r];
+    if (d < d2[i]) {
+      d2[i] = d;
+      nearest[i] = j;
+    }
+  }
 }
 
 /** Scratch buffers for block assignment. */
