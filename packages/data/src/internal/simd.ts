@@ -538,7 +538,7 @@ export function nearestBlock(
   kernel.nearest(layout.dots, count, groups, layout.cn, layout.res);
   const { res, resIndex } = views!;
   const { best, bestSq, secondSq } = out;
-  let plain: number[] | undefined;
+  let plain: number[] | null = null;
   for (let r = 0; r < count; r++) {
     const o = r * 12;
     let b1 = res[o];
@@ -552,14 +552,10 @@ export function nearestBlock(
         lane = q;
       }
     }
-    if (!Number.isFinite(b1)) {
+    if (!(b1 > -Infinity && b1 < Infinity)) {
       const row = rows === null ? start + r : rows[r];
-      let finite = true;
-      for (let t = 0; t < dim; t++) if (!Number.isFinite(data[row * dim + t])) finite = false;
-      if (!finite) return r;
-      nearestTwoPlain(prepared, data, row, r, out);
-      plain ??= [];
-      plain.push(r);
+      if (!redoRow(prepared, data, row, r, out)) return r;
+      (plain ??= []).push(r);
       continue;
     }
     best[r] = bi;
@@ -576,15 +572,34 @@ export function nearestBlock(
       secondSq[r] = d2 > 0 ? d2 : 0;
     }
   }
-  if (exact) {
-    const v = views!;
-    for (let r = 0; r < count; r++) v.best[r] = best[r];
-    kernel.sqdist(layout.x, count, layout.crow, layout.best, layout.sq);
-    const kept = plain === undefined ? null : plain.map((r) => bestSq[r]);
-    for (let r = 0; r < count; r++) bestSq[r] = v.sq[r];
-    if (kept !== null) plain!.forEach((r, i) => (bestSq[r] = kept[i]));
-  }
+  if (exact) exactDistances(prepared, count, out, plain);
   return -1;
+}
+
+// The rare paths of nearestBlock are functions of their own: code in an optimized function
+// that has never run carries no type feedback, and reaching it deoptimizes the function
+// again and again until V8 recompiles it.
+
+/**
+ * A row whose best score is not finite: false when it holds a NaN or infinite value, else
+ * (finite values whose float32 products overflow) its nearest two in float64, and true.
+ */
+function redoRow(prepared: PreparedCentroids, data: Float32Array, row: number, r: number, out: BlockNearest): boolean {
+  const { dim } = prepared;
+  for (let t = 0; t < dim; t++) if (!Number.isFinite(data[row * dim + t])) return false;
+  nearestTwoPlain(prepared, data, row, r, out);
+  return true;
+}
+
+/** bestSq of the block's rows as ‖x − c‖² summed directly (rows in `plain` keep their float64 values). */
+function exactDistances(prepared: PreparedCentroids, count: number, out: BlockNearest, plain: number[] | null): void {
+  const v = views!;
+  const { best, bestSq } = out;
+  for (let r = 0; r < count; r++) v.best[r] = best[r];
+  getKernel(prepared.dim)!.sqdist(layout.x, count, layout.crow, layout.best, layout.sq);
+  const kept = plain === null ? null : plain.map((r) => bestSq[r]);
+  for (let r = 0; r < count; r++) bestSq[r] = v.sq[r];
+  if (kept !== null) plain!.forEach((r, i) => (bestSq[r] = kept[i]));
 }
 
 /**
