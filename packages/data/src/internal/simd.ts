@@ -18,7 +18,10 @@ export const BLOCK_ROWS = 256;
 /** Rows per register tile (the x block is padded to a multiple of it). */
 export const ROW_TILE = 2;
 
-/** Groups of four centroids per register tile (centroids are padded to a multiple of 4·GROUP_TILE). */
+/**
+ * Groups of four centroids per register tile; an odd last group runs through a one-group
+ * variant of the kernel, so centroids are only padded to a multiple of 4.
+ */
 export const GROUP_TILE = 2;
 
 /** Steps of t unrolled per loop trip (the remainder of dim is unrolled after the loop). */
@@ -89,12 +92,11 @@ function forLoop(v: number, limit: number, body: number[]): number[] {
 /**
  * The function body of
  * dots(x, blocks, c, pairs, out, outStride): for each block b of ROW_TILE rows and each tile p
- * of GROUP_TILE groups, out[(b·ROW_TILE + r)·outStride/4 + (p·GROUP_TILE + g)·4 + q] =
- * Σ_t x[(b·ROW_TILE + r)·dim + t] · c[((p·GROUP_TILE + g)·dim + t)·4 + q] (byte pointers).
+ * of C groups, out[(b·ROW_TILE + r)·outStride/4 + (p·C + g)·4 + q] =
+ * Σ_t x[(b·ROW_TILE + r)·dim + t] · c[((p·C + g)·dim + t)·4 + q] (byte pointers).
  */
-function dotsBody(dim: number): number[] {
+function dotsBody(dim: number, C: number): number[] {
   const R = ROW_TILE;
-  const C = GROUP_TILE;
   // params: 0 x, 1 blocks, 2 c, 3 pairs, 4 out, 5 outStride
   // i32 locals: 6 b, 7 xp, 8 op, 9 p, 10 cp, 11 px, 12 pc, 13 pcEnd, 14 opp
   // v128 locals: 15 .. 15+R·C−1 accumulators, then C centroid vectors, then the splat
@@ -151,7 +153,7 @@ function dotsBody(dim: number): number[] {
   // Next row tile: x and the output row advance.
   inner.push(...get(7), ...i32(R * dim * 4), ADD, ...set(7));
   inner.push(...get(14), ...get(5), ...i32(R), MUL, ADD, ...set(14));
-  // Centroid tiles outside, row tiles inside: one tile of centroids (GROUP_TILE·4·dim floats)
+  // Centroid tiles outside, row tiles inside: one tile of centroids (C·4·dim floats)
   // stays in L1 while the call's rows stream past it.
   const perTile = [
     ...get(0), ...set(7),
@@ -296,14 +298,14 @@ function accumulateBody(dim: number): number[] {
 }
 
 function moduleBytes(dim: number): Uint8Array<ArrayBuffer> {
-  const bodies = [dotsBody(dim), nearestBody(), sqdistBody(dim), accumulateBody(dim)];
+  const bodies = [dotsBody(dim, GROUP_TILE), nearestBody(), sqdistBody(dim), accumulateBody(dim), dotsBody(dim, 1)];
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, [3, 0x60, 6, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0, 0x60, 5, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0, 0x60, 4, 0x7f, 0x7f, 0x7f, 0x7f, 0]),
     ...section(2, [1, ...name('env'), ...name('memory'), 0x02, 0x00, 0x01]),
-    ...section(3, [4, 0, 1, 1, 2]),
-    ...section(7, [4, ...name('dots'), 0x00, 0, ...name('nearest'), 0x00, 1, ...name('sqdist'), 0x00, 2, ...name('accumulate'), 0x00, 3]),
-    ...section(10, [4, ...bodies.flatMap((b) => [...uleb(b.length), ...b])]),
+    ...section(3, [5, 0, 1, 1, 2, 0]),
+    ...section(7, [5, ...name('dots'), 0x00, 0, ...name('nearest'), 0x00, 1, ...name('sqdist'), 0x00, 2, ...name('accumulate'), 0x00, 3, ...name('dots1'), 0x00, 4]),
+    ...section(10, [5, ...bodies.flatMap((b) => [...uleb(b.length), ...b])]),
   ];
   return new Uint8Array(bytes);
 }
@@ -312,6 +314,8 @@ function moduleBytes(dim: number): Uint8Array<ArrayBuffer> {
 interface Kernel {
   accumulate: (x: number, count: number, best: number, sums: number) => void;
   dots: (x: number, blocks: number, c: number, pairs: number, out: number, outStride: number) => void;
+  /** The same with one group per tile (for an odd last group). */
+  dots1: (x: number, blocks: number, c: number, groups: number, out: number, outStride: number) => void;
   nearest: (dots: number, count: number, groups: number, cn: number, res: number) => void;
   sqdist: (x: number, count: number, crow: number, best: number, out: number) => void;
 }
@@ -329,7 +333,8 @@ function getKernel(dim: number): Kernel | null {
     const { exports } = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes(dim)), { env: { memory } });
     kernel = {
       accumulate: exports.accumulate as Kernel['accumulate'],
-      dots: exports.dots as Kernel['dots'], nearest: exports.nearest as Kernel['nearest'], sqdist: exports.sqdist as Kernel['sqdist'] };
+      dots: exports.dots as Kernel['dots'],
+      dots1: exports.dots1 as Kernel['dots1'], nearest: exports.nearest as Kernel['nearest'], sqdist: exports.sqdist as Kernel['sqdist'] };
   } catch {
     kernel = null;
   }
@@ -348,7 +353,7 @@ export interface PreparedCentroids {
   k: number;
   /** Values per centroid. */
   dim: number;
-  /** Groups of four centroids, padded to a multiple of GROUP_TILE (padding centroids are zero). */
+  /** Groups of four centroids (the last padded with zero centroids). */
   groups: number;
   /** The float64 centroids (`k·dim`), for rows the float32 kernel cannot handle. */
   centroids: Float64Array;
@@ -411,7 +416,7 @@ const MAX_NORM = 1e37;
 export function prepareCentroids(centroids: Float64Array, k: number, dim: number, norms: Float64Array): PreparedCentroids | null {
   if (getKernel(dim) === null) return null;
   for (let j = 0; j < k; j++) if (!(norms[j] < MAX_NORM)) return null;
-  const groups = Math.ceil(k / (4 * GROUP_TILE)) * GROUP_TILE;
+  const groups = Math.ceil(k / 4);
   layout = layoutOf(k, dim, groups);
   const have = memory!.buffer.byteLength;
   if (layout.end > have) memory!.grow(Math.ceil((layout.end - have) / 65536));
@@ -463,7 +468,12 @@ function runDots(prepared: PreparedCentroids, data: Float32Array, rows: Int32Arr
   // Chunks of CHUNK_ROWS rows stay in L1 while every centroid tile passes over them.
   const stride = groups * 16;
   for (let s = 0; s < count; s += CHUNK_ROWS) {
-    kernel.dots(layout.x + s * dim * 4, Math.ceil(Math.min(CHUNK_ROWS, count - s) / ROW_TILE), layout.cT, groups / GROUP_TILE, layout.dots + s * stride, stride);
+    const x = layout.x + s * dim * 4;
+    const blocks = Math.ceil(Math.min(CHUNK_ROWS, count - s) / ROW_TILE);
+    const out = layout.dots + s * stride;
+    const tiles = Math.floor(groups / GROUP_TILE);
+    if (tiles > 0) kernel.dots(x, blocks, layout.cT, tiles, out, stride);
+    for (let g = tiles * GROUP_TILE; g < groups; g++) kernel.dots1(x, blocks, layout.cT + g * dim * 16, 1, out + g * 16, stride);
   }
 }
 
