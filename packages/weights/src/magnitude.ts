@@ -14,7 +14,8 @@ import {
 import { globalScoreThreshold } from './global-threshold.js';
 import { adoptValues, hostValues } from './host.js';
 import type { PrepareContext, PrunedLayer, PruningMethod, SparsityTarget } from './method.js';
-import { pruneGroupsLowest, pruneMatrixThreshold, pruneRowsLowest } from './row-prune.js';
+import { pruneGroups, pruneMatrixThreshold, pruneRows } from './row-prune.js';
+import { kernelOutputs } from './row-workers.js';
 import { checkTarget, checkTargetFits } from './target.js';
 
 /**
@@ -123,8 +124,8 @@ function checkMagnitudeCall(op: string, target: SparsityTarget, options: Magnitu
 /** Runs the fused magnitude kernel for a validated call; returns the pruned count. */
 function runMagnitude(op: string, w: Float32Array, rows: number, cols: number, t: SparsityTarget, scope: 'matrix' | 'row', name: string, out: Float32Array, mask: Uint8Array | undefined): number {
   const args = { w, rows, cols, out, mask, op, name };
-  if (t.kind === 'nm') return pruneGroupsLowest(args, t.prune, t.group);
-  if (scope === 'row') return pruneRowsLowest(args, Math.floor(cols * t.sparsity));
+  if (t.kind === 'nm') return pruneGroups(args, t.prune, t.group);
+  if (scope === 'row') return pruneRows(args, Math.floor(cols * t.sparsity));
   return pruneMatrixThreshold(args, t.sparsity);
 }
 
@@ -148,8 +149,7 @@ export function pruneMagnitude(weight: Tensor, target: SparsityTarget, options: 
   const [rows, cols] = weight.shape;
   const { t, scope, name } = checkMagnitudeCall('pruneMagnitude', target, options, cols);
   const w = hostValues(weight as Tensor<'float32'>);
-  const out = new Float32Array(w.length);
-  const mask = new Uint8Array(w.length);
+  const { out, mask } = kernelOutputs(rows, cols);
   runMagnitude('pruneMagnitude', w, rows, cols, t, scope, name, out, mask);
   return { weight: adoptValues(out, weight.shape, 'float32', weight.backend), mask: adoptValues(mask, weight.shape, 'bool', weight.backend) };
 }

@@ -1,4 +1,5 @@
 import { KEY_BUCKETS, PruneError, keyBucket, lowestKeysPivot } from '@prune/core';
+import { KIND_GROUPS, KIND_ROWS, runRows } from './row-workers.js';
 
 // Fused host kernels of the row-wise pruners (magnitude per row, Wanda, their N:M forms and
 // magnitude's per-matrix threshold): score → select → apply in one pass over each row of a
@@ -60,38 +61,44 @@ export interface RowPruneArgs {
   readonly name: string;
 }
 
-// The key histogram of the current row, counted in the scoring pass. Only the buckets
-// between lowBucket and highBucket are touched, and they are cleared after each row, so
-// short rows do not pay for clearing or scanning all of them.
+// The key histogram of the current row, counted in the scoring pass. Only the buckets from
+// lowBucket up are touched, and they are cleared after each row, so rows do not pay for
+// clearing or scanning all of them.
 const counts = new Int32Array(KEY_BUCKETS);
 let lowBucket = 0;
-let highBucket = 0;
+// Non-negative keys (every score but NaN with the sign bit) have buckets from here up.
+const FIRST_NON_NEGATIVE_BUCKET = keyBucket(0);
+// The bucket of +Infinity's key; NaN keys without the sign bit lie in it or above.
+const INF_BUCKET = keyBucket(INF_BITS);
 
 /**
  * Scores row r into {@link scoreRow} and counts the keys' buckets into {@link counts} in the
- * same pass (setting {@link lowBucket} and {@link highBucket}); returns the column of a NaN
- * score, or -1.
+ * same visit of the row (setting {@link lowBucket}); returns the column of a NaN score, or
+ * -1. The counting loop only counts and ORs the keys (a compare per entry costs as much as
+ * the rest of it); NaN is looked for afterwards, in the few buckets where it can be.
  */
 function scoreRowCounted(w: Float32Array, base: number, cols: number, scale: Float32Array | undefined): number {
   const s = scoreRow;
   const keys = keyRow;
   const hist = counts;
-  let worst = 0;
-  let low = KEY_BUCKETS;
-  let high = 0;
+  if (scale === undefined) for (let j = 0; j < cols; j++) s[j] = Math.abs(w[base + j]);
+  else for (let j = 0; j < cols; j++) s[j] = Math.abs(w[base + j]) * scale[j];
+  // A second loop over the keys: reading them back in the loop that wrote them as floats
+  // serialises every entry on the store.
+  let anyNegative = 0;
   for (let j = 0; j < cols; j++) {
-    s[j] = scale === undefined ? Math.abs(w[base + j]) : Math.abs(w[base + j]) * scale[j];
     const key = keys[j];
-    const b = keyBucket(key);
-    hist[b]++;
-    if (b < low) low = b;
-    if (b > high) high = b;
-    // Unsigned compare: NaN of either sign bit lands above +Infinity's bits.
-    if (key >>> 0 > worst) worst = key >>> 0;
+    hist[keyBucket(key)]++;
+    anyNegative |= key;
   }
+  let low = FIRST_NON_NEGATIVE_BUCKET;
+  if (anyNegative < 0) low = 0;
+  while (hist[low] === 0) low++;
   lowBucket = low;
-  highBucket = high;
-  if (worst <= INF_BITS) return -1;
+  let suspect = anyNegative < 0;
+  for (let b = INF_BUCKET; b < KEY_BUCKETS && !suspect; b++) suspect = hist[b] !== 0;
+  if (!suspect) return -1;
+  // Unsigned compare: NaN of either sign bit lands above +Infinity's bits.
   for (let j = 0; j < cols; j++) if (keys[j] >>> 0 > INF_BITS) return j;
   return -1;
 }
@@ -103,48 +110,60 @@ function scoreRowCounted(w: Float32Array, base: number, cols: number, scale: Flo
  *
  * @param args - weights, output buffers and names
  * @param k - weights pruned per row, 0 ≤ k ≤ cols
+ * @param from - first row to prune (default 0)
+ * @param to - end of the rows to prune (default all)
  * @returns the number of weights pruned
  */
-export function pruneRowsLowest(args: RowPruneArgs, k: number): number {
+export function pruneRowsLowest(args: RowPruneArgs, k: number, from = 0, to = args.rows): number {
   const { w, rows, cols, scale, out, mask, op, name } = args;
   const kk = k < 0 ? 0 : k > cols ? cols : k;
   scratchRow(cols);
-  for (let r = 0; r < rows; r++) {
-    const bad = pruneOneRow(w, r * cols, cols, scale, out, mask, kk);
+  const wBits = bitsOf(w);
+  const outBits = bitsOf(out);
+  for (let r = from; r < to; r++) {
+    const bad = pruneOneRow(w, wBits, r * cols, cols, scale, outBits, mask, kk);
     if (bad >= 0) throw nanScore(op, name, rows, cols, r, bad);
   }
-  return rows * kk;
+  return (to - from) * kk;
+}
+
+function bitsOf(a: Float32Array): Int32Array {
+  return new Int32Array(a.buffer, a.byteOffset, a.length);
 }
 
 /**
  * One row of {@link pruneRowsLowest} (its own function, so the engine optimises it as a
  * whole rather than as on-stack replacement of the row loop); returns the column of a NaN
- * score, or -1.
+ * score, or -1. The output is written as raw bits through int32 views of the weights, with
+ * an all-ones or all-zeros mask per entry: no data-dependent branch, which matters because
+ * about half the entries of a row go each way at random.
  */
-function pruneOneRow(w: Float32Array, base: number, cols: number, scale: Float32Array | undefined, out: Float32Array, mask: Uint8Array | undefined, k: number): number {
+function pruneOneRow(w: Float32Array, wBits: Int32Array, base: number, cols: number, scale: Float32Array | undefined, outBits: Int32Array, mask: Uint8Array | undefined, k: number): number {
   const bad = scoreRowCounted(w, base, cols, scale);
   const keys = keyRow;
   if (bad >= 0 || k === 0 || k === cols) {
-    counts.fill(0, lowBucket, highBucket + 1);
+    counts.fill(0, lowBucket);
     if (bad >= 0) return bad;
     const keepAll = k === 0;
-    if (out !== w || !keepAll) for (let j = 0; j < cols; j++) out[base + j] = keepAll ? w[base + j] : 0;
+    if (outBits !== wBits || !keepAll) for (let j = 0; j < cols; j++) outBits[base + j] = keepAll ? wBits[base + j] : 0;
     if (mask !== undefined) mask.fill(keepAll ? 1 : 0, base, base + cols);
     return -1;
   }
   const p = lowestKeysPivot(keys, cols, k, 0, counts, lowBucket);
-  counts.fill(0, lowBucket, highBucket + 1);
+  counts.fill(0, lowBucket);
   const pivot = p.pivot;
   if (p.equalTaken === p.equal) {
     // Every key equal to the pivot is pruned (always so without ties): keep key > pivot.
+    // Keys and pivot are non-negative int32, so pivot − key cannot overflow and its sign
+    // bit, spread by >> 31, is the keep mask.
     if (mask !== undefined) {
       for (let j = 0; j < cols; j++) {
-        const keep = keys[j] > pivot;
-        out[base + j] = keep ? w[base + j] : 0;
-        mask[base + j] = keep ? 1 : 0;
+        const keep = (pivot - keys[j]) >> 31;
+        outBits[base + j] = wBits[base + j] & keep;
+        mask[base + j] = keep & 1;
       }
     } else {
-      for (let j = 0; j < cols; j++) out[base + j] = keys[j] > pivot ? w[base + j] : 0;
+      for (let j = 0; j < cols; j++) outBits[base + j] = wBits[base + j] & ((pivot - keys[j]) >> 31);
     }
     return -1;
   }
@@ -152,7 +171,7 @@ function pruneOneRow(w: Float32Array, base: number, cols: number, scale: Float32
   for (let j = 0; j < cols; j++) {
     const key = keys[j];
     const pruned = key < pivot || (key === pivot && ties-- > 0);
-    out[base + j] = pruned ? 0 : w[base + j];
+    outBits[base + j] = pruned ? 0 : wBits[base + j];
     if (mask !== undefined) mask[base + j] = pruned ? 0 : 1;
   }
   return -1;
@@ -165,14 +184,16 @@ function pruneOneRow(w: Float32Array, base: number, cols: number, scale: Float32
  * @param args - weights, output buffers and names
  * @param prune - N, weights pruned per group, 0 ≤ N < M
  * @param group - M, which divides cols
+ * @param from - first row to prune (default 0)
+ * @param to - end of the rows to prune (default all)
  * @returns the number of weights pruned
  */
-export function pruneGroupsLowest(args: RowPruneArgs, prune: number, group: number): number {
+export function pruneGroupsLowest(args: RowPruneArgs, prune: number, group: number, from = 0, to = args.rows): number {
   const { w, rows, cols, scale, out, mask, op, name } = args;
   scratchRow(cols);
   const s = scoreRow;
   const keys = keyRow;
-  for (let r = 0; r < rows; r++) {
+  for (let r = from; r < to; r++) {
     const base = r * cols;
     const bad = scoreRowOf(w, base, cols, scale);
     if (bad >= 0) throw nanScore(op, name, rows, cols, r, bad);
@@ -207,7 +228,34 @@ export function pruneGroupsLowest(args: RowPruneArgs, prune: number, group: numb
       if (mask !== undefined) mask[base + j] = pruned ? 0 : 1;
     }
   }
-  return (rows * cols * prune) / group;
+  return ((to - from) * cols * prune) / group;
+}
+
+/**
+ * {@link pruneRowsLowest} over the whole matrix, across the worker pool when it is large
+ * (see `setPruneThreads`); the result is the same bit for bit.
+ *
+ * @param args - weights, output buffers and names
+ * @param k - weights pruned per row, 0 ≤ k ≤ cols
+ * @returns the number of weights pruned
+ */
+export function pruneRows(args: RowPruneArgs, k: number): number {
+  runRows(args, { kind: KIND_ROWS, param: k, group: 0 }, (from, to) => pruneRowsLowest(args, k, from, to));
+  return args.rows * Math.min(Math.max(k, 0), args.cols);
+}
+
+/**
+ * {@link pruneGroupsLowest} over the whole matrix, across the worker pool when it is large;
+ * the result is the same bit for bit.
+ *
+ * @param args - weights, output buffers and names
+ * @param prune - N, weights pruned per group, 0 ≤ N < M
+ * @param group - M, which divides cols
+ * @returns the number of weights pruned
+ */
+export function pruneGroups(args: RowPruneArgs, prune: number, group: number): number {
+  runRows(args, { kind: KIND_GROUPS, param: prune, group }, (from, to) => pruneGroupsLowest(args, prune, group, from, to));
+  return (args.rows * args.cols * prune) / group;
 }
 
 const LOW_BITS = 15;

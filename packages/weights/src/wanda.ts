@@ -15,7 +15,8 @@ import {
 } from '@prune/core';
 import { adoptValues, hostValues } from './host.js';
 import type { PrunedLayer, PruningMethod, SparsityTarget } from './method.js';
-import { pruneGroupsLowest, pruneRowsLowest } from './row-prune.js';
+import { pruneGroups, pruneRows } from './row-prune.js';
+import { kernelOutputs } from './row-workers.js';
 import { checkTarget, checkTargetFits } from './target.js';
 import { wandaVariantMask } from './wanda-variant.js';
 
@@ -134,11 +135,10 @@ export function pruneWanda(weight: Tensor, columnSqNorm: Tensor, target: Sparsit
   const scale = new Float32Array(cols);
   for (let j = 0; j < cols; j++) scale[j] = Math.abs(Math.sqrt(s[j]));
   const w = hostValues(weight as Tensor<'float32'>);
-  const out = new Float32Array(w.length);
-  const mask = new Uint8Array(w.length);
+  const { out, mask } = kernelOutputs(rows, cols);
   const args = { w, rows, cols, scale, out, mask, op, name };
-  if (t.kind === 'nm') pruneGroupsLowest(args, t.prune, t.group);
-  else pruneRowsLowest(args, Math.floor(cols * t.sparsity));
+  if (t.kind === 'nm') pruneGroups(args, t.prune, t.group);
+  else pruneRows(args, Math.floor(cols * t.sparsity));
   return { weight: adoptValues(out, weight.shape, 'float32', weight.backend), mask: adoptValues(mask, weight.shape, 'bool', weight.backend) };
 }
 
