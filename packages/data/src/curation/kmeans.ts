@@ -706,14 +706,19 @@ export function kmeans(e: Embeddings, options: LloydOptions): KMeansResult {
 }
 
 /**
- * Mini-batch k-means (Sculley 2010): each step draws `batchSize` rows uniformly with
- * replacement, assigns them to the nearest centroid and moves each centroid towards the
- * mean of its batch rows with a per-centroid learning rate 1/(rows seen so far). Memory
- * beyond the input is O(k·dim + batchSize) plus the final assignment of every row.
+ * Mini-batch k-means (Sculley 2010), as scikit-learn's `MiniBatchKMeans` runs it: k-means++ on
+ * `initSampleSize` rows (default 3·batchSize, drawn with replacement), then each step draws
+ * `batchSize` rows uniformly with replacement, assigns them to the nearest centroid and moves
+ * each centroid towards the mean of its batch rows with a per-centroid learning rate
+ * 1/(rows seen so far). A final pass assigns every row and sums the exact inertia (scikit-learn's
+ * `labels_` and `inertia_`); it also rejects non-finite rows that no batch drew. Memory beyond
+ * the input is O(k·dim + batchSize) plus the final assignment of every row.
  *
  * @param e - the rows
  * @param options - k, batch size, steps, seed
  * @returns centroids, final assignment of every row, counts, inertia
+ * @throws PruneError `OUT_OF_RANGE` when k exceeds the number of rows, `NON_FINITE` for
+ *   NaN/infinite embeddings
  */
 export function miniBatchKmeans(e: Embeddings, options: MiniBatchOptions): KMeansResult {
   checkEmbeddingShape(e, 'miniBatchKmeans');
