@@ -10,7 +10,8 @@
 // Usage: node bench/data-fmnist.mjs [--pool 20000] [--test 10000] [--epochs 20]
 //          [--teacher-train 60000] [--teacher-epochs 20] [--seeds 3] [--out data-fmnist.json]
 //          [--fractions 0.3,0.5,0.7] [--methods random,el2n,forgetting,ccs,kmeans-balanced]
-//          [--sections full,pruning,alpha,heavy,alpha-ccs]
+//          [--sections full,pruning,alpha,heavy,alpha-ccs] [--steps S]
+// (--steps: every student trains for S optimizer steps instead of --epochs passes.)
 // (heavy includes the dynamic re-curation runs; alpha needs pruning for its α = 0 column.)
 // Writes bench/results/<out> after every finished cell (a partial run keeps its rows).
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -57,6 +58,7 @@ const { values: args } = parseArgs({
     fractions: { type: 'string', default: '0.3,0.5,0.7' },
     methods: { type: 'string', default: 'random,el2n,forgetting,ccs,kmeans-balanced' },
     sections: { type: 'string', default: 'full,pruning,alpha,heavy,alpha-ccs' },
+    steps: { type: 'string' },
   },
 });
 const N = Number(args.pool);
@@ -73,6 +75,7 @@ const TAU = 4;
 const FRACTIONS = args.fractions.split(',').map(Number);
 const METHODS = args.methods.split(',');
 const SECTIONS = new Set(args.sections.split(','));
+const STUDENT_STEPS = args.steps === undefined ? undefined : Number(args.steps);
 const ALPHAS = [0.25, 0.5, 0.75, 1];
 if (N > NTEACHER) throw new Error(`--pool ${N} must not exceed --teacher-train ${NTEACHER} (the pool is the first rows of the teacher's data)`);
 
@@ -85,7 +88,7 @@ const results = {
   date: new Date().toISOString(),
   command: `node bench/data-fmnist.mjs ${process.argv.slice(2).join(' ')}`.trim(),
   machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, loadavgAtStart: os.loadavg() },
-  setup: { fractions: FRACTIONS, methods: METHODS, sections: [...SECTIONS], pool: N, test: NTEST, epochs: EPOCHS, teacherTrain: NTEACHER, teacherEpochs: TEACHER_EPOCHS, seeds: SEEDS, hidden: H, batch: B, temperature: TAU, backend: tf.getBackend() },
+  setup: { studentSteps: STUDENT_STEPS, fractions: FRACTIONS, methods: METHODS, sections: [...SECTIONS], pool: N, test: NTEST, epochs: EPOCHS, teacherTrain: NTEACHER, teacherEpochs: TEACHER_EPOCHS, seeds: SEEDS, hidden: H, batch: B, temperature: TAU, backend: tf.getBackend() },
   teacher: {},
   scores: [],
   pruning: [],
@@ -290,7 +293,7 @@ const selection = (method, f, seed) => {
 };
 
 async function studentAccuracy(rows, alpha, seed) {
-  const run = await train({ images: trainSet.images, labels: labelsAll, rowsFor: () => rows, epochs: EPOCHS, teacherLogits: alpha > 0 ? teacherLogits : undefined, alpha, seed: studentSeed(seed) });
+  const run = await train({ images: trainSet.images, labels: labelsAll, rowsFor: () => rows, epochs: EPOCHS, steps: STUDENT_STEPS, teacherLogits: alpha > 0 ? teacherLogits : undefined, alpha, seed: studentSeed(seed) });
   const acc = accuracy(run.model);
   disposeMlp(run.model);
   return { acc, steps: run.steps, seconds: run.seconds };
