@@ -741,7 +741,7 @@ export function miniBatchKmeans(e: Embeddings, options: MiniBatchOptions): KMean
   for (let step = 0; step < steps; step++) {
     for (let b = 0; b < batchSize; b++) batch[b] = rng.int(n);
     const cn = centroidNormsOf(centroids, k, dim);
-    const prepared = prepareCentroids(centroids, k, dim, cn);
+    const prepared = prepareCentroids(centroids, k, dim, cn, true);
     batchSums.fill(0);
     batchCounts.fill(0);
     for (let s = 0; s < batchSize; s += BLOCK_ROWS) {

@@ -130,7 +130,7 @@ describe('WebAssembly SIMD centroid sums', () => {
       const count = 70;
       const x = Float32Array.from({ length: count * dim }, () => rng.normal());
       const c = Float64Array.from({ length: k * dim }, () => rng.normal());
-      const prepared = prepareCentroids(c, k, dim, rowSquaredNorms(c, k, dim))!;
+      const prepared = prepareCentroids(c, k, dim, rowSquaredNorms(c, k, dim), true)!;
       const out = blockNearest();
       const rows = Int32Array.from({ length: count }, (_, i) => count - 1 - i);
       nearestBlock(prepared, x, rows, 0, count, null, false, out);
@@ -140,8 +140,11 @@ describe('WebAssembly SIMD centroid sums', () => {
       for (let r = 0; r < count; r++) for (let t = 0; t < dim; t++) want[out.best[r] * dim + t] += 2 * x[rows[r] * dim + t];
       const got = preparedSums();
       for (let i = 0; i < k * dim; i++) expect(got[i]).toBeCloseTo(want[i], 10);
-      prepareCentroids(c, k, dim, rowSquaredNorms(c, k, dim));
+      prepareCentroids(c, k, dim, rowSquaredNorms(c, k, dim), true);
       expect(Array.from(preparedSums()).every((v) => v === 0)).toBe(true);
+      // without sums the kernel memory holds none, and accumulating is refused
+      prepareCentroids(c, k, dim, rowSquaredNorms(c, k, dim));
+      expect(() => accumulateBlock(prepared, count, out.best)).toThrow(/withSums/);
     });
   }
 });

@@ -12,6 +12,8 @@
 // so JS reads 12 numbers per row instead of k) and ‖x‖² is added to the two kept. A third
 // function computes ‖x − c‖² directly (float64 sums) where exact distances are needed.
 
+import { PruneError } from '@prune/core';
+
 /** Rows per kernel call: a block of x and its dot products stay in cache. */
 export const BLOCK_ROWS = 256;
 
@@ -375,7 +377,7 @@ interface Layout {
   end: number;
 }
 
-function layoutOf(k: number, dim: number, groups: number): Layout {
+function layoutOf(k: number, dim: number, groups: number, withSums: boolean): Layout {
   const cT = 0;
   const cn = cT + groups * 4 * dim * 4;
   const crow = cn + groups * 16;
@@ -385,10 +387,10 @@ function layoutOf(k: number, dim: number, groups: number): Layout {
   const best = res + BLOCK_ROWS * 48;
   const sq = best + BLOCK_ROWS * 4;
   const sums = sq + BLOCK_ROWS * 8;
-  return { cT, cn, crow, x, dots, res, best, sq, sums, end: sums + k * dim * 8 };
+  return { cT, cn, crow, x, dots, res, best, sq, sums, end: sums + (withSums ? k * dim * 8 : 0) };
 }
 
-let layout: Layout = layoutOf(0, 0, 0);
+let layout: Layout = layoutOf(0, 0, 0, false);
 
 /** Typed views of the regions, made once per preparation (no allocation per block). */
 interface Views {
@@ -409,15 +411,16 @@ const MAX_NORM = 1e37;
 /**
  * Copies `centroids` (float64, `k·dim`) into the kernel memory as float32 — transposed in groups
  * of four for the dot products, row-major for direct distances — with their norms (padding
- * centroids get an infinite norm so they never win). Returns null when WebAssembly SIMD is not
+ * centroids get an infinite norm so they never win), and with `withSums` zeroed float64 centroid
+ * sums for {@link accumulateBlock}. Returns null when WebAssembly SIMD is not
  * available or a centroid's squared norm does not fit float32 (callers then use plain JS).
  * Valid until the next call.
  */
-export function prepareCentroids(centroids: Float64Array, k: number, dim: number, norms: Float64Array): PreparedCentroids | null {
+export function prepareCentroids(centroids: Float64Array, k: number, dim: number, norms: Float64Array, withSums = false): PreparedCentroids | null {
   if (getKernel(dim) === null) return null;
   for (let j = 0; j < k; j++) if (!(norms[j] < MAX_NORM)) return null;
   const groups = Math.ceil(k / 4);
-  layout = layoutOf(k, dim, groups);
+  layout = layoutOf(k, dim, groups, withSums);
   const have = memory!.buffer.byteLength;
   if (layout.end > have) memory!.grow(Math.ceil((layout.end - have) / 65536));
   const buffer = memory!.buffer;
@@ -439,7 +442,7 @@ export function prepareCentroids(centroids: Float64Array, k: number, dim: number
     resIndex: new Int32Array(buffer, layout.res, BLOCK_ROWS * 12),
     best: new Int32Array(buffer, layout.best, BLOCK_ROWS),
     sq: new Float64Array(buffer, layout.sq, BLOCK_ROWS),
-    sums: new Float64Array(buffer, layout.sums, k * dim),
+    sums: new Float64Array(buffer, layout.sums, withSums ? k * dim : 0),
   };
   views.sums.fill(0);
   return { k, dim, groups, centroids, norms };
@@ -628,10 +631,12 @@ export function assignedSquaredDistances(prepared: PreparedCentroids, data: Floa
 
 /**
  * Adds the rows of the last {@link nearestBlock} call to the float64 sums of the centroids in
- * `best[0..count)`; the sums ({@link preparedSums}) start at zero with each preparation.
+ * `best[0..count)`; the sums ({@link preparedSums}) start at zero with each preparation made
+ * `withSums`.
  */
 export function accumulateBlock(prepared: PreparedCentroids, count: number, best: Int32Array): void {
   const v = views!;
+  if (v.sums.length !== prepared.k * prepared.dim) throw new PruneError('INVALID_ARGUMENT', 'accumulateBlock needs centroids prepared withSums; pass withSums = true to prepareCentroids');
   for (let r = 0; r < count; r++) v.best[r] = best[r];
   getKernel(prepared.dim)!.accumulate(layout.x, count, layout.best, layout.sums);
 }
