@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import * as core from '../packages/core/dist/index.js';
 import { registerTfjsBackends } from '../packages/tfjs/dist/index.js';
 import * as pw from '../packages/weights/dist/index.js';
-import { loadLayerTensors, median, runReference } from './weights-faithfulness.mjs';
+import { loadLayerTensors, median, onHost, runReference } from './weights-faithfulness.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const [ROWS, COLS, TOKENS] = (process.env.LAYER ?? '4096x4096x2048').split('x').map(Number);
@@ -32,12 +32,6 @@ function timed(fn) {
   fn();
   const u = process.cpuUsage(c);
   return [(performance.now() - t) / 1000, (u.user + u.system) / 1e6];
-}
-
-// The pruned weight and mask in host memory, as the reference leaves its own: the reference
-// backend keeps tensors there already (reading them is free), other backends download.
-function onHost(t) {
-  return t.backend === core.referenceBackend ? t.ref().handle : t.dataSync();
 }
 
 function ours(method, layer, { weight, batches }) {

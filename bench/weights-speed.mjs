@@ -39,7 +39,7 @@ import { fileURLToPath } from 'node:url';
 import * as core from '../packages/core/dist/index.js';
 import { registerTfjsBackends } from '../packages/tfjs/dist/index.js';
 import * as pw from '../packages/weights/dist/index.js';
-import { defaultModelFolder, dumpLanguageModel, loadLayerTensors, median, runReference } from './weights-faithfulness.mjs';
+import { defaultModelFolder, dumpLanguageModel, loadLayerTensors, median, onHost, runReference } from './weights-faithfulness.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
@@ -70,12 +70,12 @@ function oursLayer(method, layer, tensors) {
     for (const x of batches) acc.update(x);
     stat = acc.value();
     acc.dispose();
-    stat.dataSync();
+    onHost(stat);
   });
   const prune = timed(() => {
     const r = method === 'wanda' ? pw.pruneWanda(weight, stat, TARGET) : pw.sparsegptPrune(weight, stat, TARGET, { blockSize: 128, percdamp: 0.01 });
-    r.weight.dataSync();
-    r.mask.dataSync();
+    onHost(r.weight);
+    onHost(r.mask);
     core.dispose([r.weight, r.mask]);
   });
   stat.dispose();

@@ -14,7 +14,23 @@ function columnSqHost(x: Float32Array, info: BatchInfo, nNew: number, scaled: bo
   const d = info.matrixShape[1];
   const tokens = info.tokens;
   const acc = new Float64Array(d);
-  for (let t = 0; t < tokens; t++) {
+  // Four tokens per visit of acc[j]: the same float64 additions in the same order as one
+  // token at a time, with a quarter of the loads and stores of acc.
+  let t = 0;
+  for (; t + 3 < tokens; t += 4) {
+    const o0 = t * d;
+    const o1 = o0 + d;
+    const o2 = o1 + d;
+    const o3 = o2 + d;
+    for (let j = 0; j < d; j++) {
+      const v0 = x[o0 + j];
+      const v1 = x[o1 + j];
+      const v2 = x[o2 + j];
+      const v3 = x[o3 + j];
+      acc[j] = acc[j] + Math.fround(v0 * v0) + Math.fround(v1 * v1) + Math.fround(v2 * v2) + Math.fround(v3 * v3);
+    }
+  }
+  for (; t < tokens; t++) {
     const o = t * d;
     for (let j = 0; j < d; j++) {
       const v = x[o + j];
