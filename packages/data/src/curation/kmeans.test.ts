@@ -235,6 +235,28 @@ describe('finiteness checked inside the passes', () => {
     expect(() => miniBatchKmeans({ data: inf, count: n, dim }, { k: 3, steps: 1, batchSize: 8 })).toThrow(/-Infinity at element 7\b/);
   });
 
+  it('clusters rows too large for float32 products through the float64 path (ends at a Lloyd fixed point)', () => {
+    const n = 300;
+    const big = Float32Array.from(randomPoints(n, dim, 33, 3), (v) => v * 1e19); // squared norms ~1e40: beyond float32
+    const r = kmeans(embeddingMatrix(big, dim), { k: 3, seed: 1, maxIterations: 100 });
+    expect(r.converged).toBe(true);
+    let inertia = 0;
+    for (let i = 0; i < n; i++) {
+      const d = [0, 1, 2].map((j) => Array.from({ length: dim }, (_, t) => (big[i * dim + t] - r.centroids[j * dim + t]) ** 2).reduce((a, b) => a + b, 0));
+      expect(d[r.assignments[i]]).toBe(Math.min(...d));
+      inertia += d[r.assignments[i]];
+    }
+    expect(r.inertia / inertia).toBeCloseTo(1, 6);
+    for (let j = 0; j < 3; j++) {
+      const rows = Array.from(r.assignments.keys()).filter((i) => r.assignments[i] === j);
+      const mean = rows.reduce((s, i) => s + big[i * dim], 0) / rows.length;
+      expect(Math.abs(r.centroids[j * dim] - mean)).toBeLessThan(1e-4 * 1e19);
+    }
+    const m = miniBatchKmeans(embeddingMatrix(big, dim), { k: 3, seed: 1, batchSize: 32, steps: 10 });
+    expect(m.counts.reduce((x, y) => x + y, 0)).toBe(n);
+    expect(Number.isFinite(m.inertia)).toBe(true);
+  });
+
   it('reports the exact inertia of the final assignment (mini-batch)', () => {
     const data = randomPoints(n, dim, 32, 4);
     const e = embeddingMatrix(data, dim);
