@@ -14,11 +14,16 @@ import { KIND_GROUPS, KIND_ROWS, runRows } from './row-workers.js';
 const INF_BITS = 0x7f800000;
 let scoreRow = new Float32Array(256);
 let keyRow = new Int32Array(scoreRow.buffer);
+// Columns and keys of the entries in the k-th key's histogram bucket.
+let memberRow = new Int32Array(256);
+let memberKeyRow = new Int32Array(256);
 
 function scratchRow(n: number): void {
   if (scoreRow.length < n) {
     scoreRow = new Float32Array(Math.max(n, 2 * scoreRow.length));
     keyRow = new Int32Array(scoreRow.buffer);
+    memberRow = new Int32Array(scoreRow.length);
+    memberKeyRow = new Int32Array(scoreRow.length);
   }
 }
 
@@ -70,6 +75,8 @@ let lowBucket = 0;
 const FIRST_NON_NEGATIVE_BUCKET = keyBucket(0);
 // The bucket of +Infinity's key; NaN keys without the sign bit lie in it or above.
 const INF_BUCKET = keyBucket(INF_BITS);
+// A non-negative key's bucket is its top bits above this shift, offset by FIRST_NON_NEGATIVE_BUCKET.
+const BUCKET_SHIFT = 20;
 
 /**
  * Scores row r into {@link scoreRow} and counts the keys' buckets into {@link counts} in the
@@ -105,8 +112,9 @@ function scoreRowCounted(w: Float32Array, base: number, cols: number, scale: Flo
 
 /**
  * Per row, prunes the `k` lowest scores (ties: lower index first, as a stable sort) — the
- * comparison group of Wanda and of per-row magnitude. Three passes per row: score (with the
- * key histogram), the selection inside the k-th score's histogram bucket, and the output.
+ * comparison group of Wanda and of per-row magnitude. Two passes per row: score (with the
+ * key histogram), then the output of every entry outside the k-th score's histogram bucket
+ * with the bucket's members collected on the way; a selection among those few settles them.
  *
  * @param args - weights, output buffers and names
  * @param k - weights pruned per row, 0 ≤ k ≤ cols
@@ -149,30 +157,48 @@ function pruneOneRow(w: Float32Array, wBits: Int32Array, base: number, cols: num
     if (mask !== undefined) mask.fill(keepAll ? 1 : 0, base, base + cols);
     return -1;
   }
-  const p = lowestKeysPivot(keys, cols, k, 0, counts, lowBucket);
+  // The bucket holding the k-th lowest key (k from 1), and how many keys lie below it.
+  let bucket = lowBucket;
+  let below = 0;
+  while (below + counts[bucket] < k) below += counts[bucket++];
   counts.fill(0, lowBucket);
-  const pivot = p.pivot;
-  if (p.equalTaken === p.equal) {
-    // Every key equal to the pivot is pruned (always so without ties): keep key > pivot.
-    // Keys and pivot are non-negative int32, so pivot − key cannot overflow and its sign
-    // bit, spread by >> 31, is the keep mask.
-    if (mask !== undefined) {
-      for (let j = 0; j < cols; j++) {
-        const keep = (pivot - keys[j]) >> 31;
-        outBits[base + j] = wBits[base + j] & keep;
-        mask[base + j] = keep & 1;
-      }
-    } else {
-      for (let j = 0; j < cols; j++) outBits[base + j] = wBits[base + j] & ((pivot - keys[j]) >> 31);
+  // One pass writes every entry outside that bucket for good (keys below it pruned, above it
+  // kept) and collects the bucket's members, tentatively kept; only they are settled after.
+  // Keys are non-negative here, so the bucket's keys are those from `first` to `first + 2^20 − 1`.
+  const first = (bucket - FIRST_NON_NEGATIVE_BUCKET) << BUCKET_SHIFT;
+  const top = first >>> BUCKET_SHIFT;
+  const members = memberRow;
+  let m = 0;
+  const keepFrom = first - 1;
+  if (mask !== undefined) {
+    for (let j = 0; j < cols; j++) {
+      const key = keys[j];
+      // keepFrom − key < 0 ⇔ key ≥ first: no overflow, both are non-negative int32.
+      const keep = (keepFrom - key) >> 31;
+      outBits[base + j] = wBits[base + j] & keep;
+      mask[base + j] = keep & 1;
+      if (key >>> BUCKET_SHIFT === top) members[m++] = j;
     }
-    return -1;
+  } else {
+    for (let j = 0; j < cols; j++) {
+      const key = keys[j];
+      outBits[base + j] = wBits[base + j] & ((keepFrom - key) >> 31);
+      if (key >>> BUCKET_SHIFT === top) members[m++] = j;
+    }
   }
-  let ties = p.equalTaken;
-  for (let j = 0; j < cols; j++) {
-    const key = keys[j];
-    const pruned = key < pivot || (key === pivot && ties-- > 0);
-    outBits[base + j] = pruned ? 0 : wBits[base + j];
-    if (mask !== undefined) mask[base + j] = pruned ? 0 : 1;
+  // The (k − below) lowest members, ties to the lower index (members are in index order).
+  const need = k - below;
+  const memberKeys = memberKeyRow;
+  for (let t = 0; t < m; t++) memberKeys[t] = keys[members[t]];
+  const { pivot, equalTaken } = need === m ? { pivot: 0x7fffffff, equalTaken: 0 } : lowestKeysPivot(memberKeys, m, need);
+  let ties = equalTaken;
+  for (let t = 0; t < m; t++) {
+    const key = memberKeys[t];
+    if (key < pivot || (key === pivot && ties-- > 0)) {
+      const j = base + members[t];
+      outBits[j] = 0;
+      if (mask !== undefined) mask[j] = 0;
+    }
   }
   return -1;
 }
