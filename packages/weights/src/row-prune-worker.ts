@@ -1,9 +1,10 @@
 import { type MessagePort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { obsBlockRows, tileObsBlock } from './obs-block.js';
 import { pruneGroupsLowest, pruneRowsLowest } from './row-prune.js';
-import { BUSY, COLS, DONE, FAILED, FLAGS, GROUP, HAS_MASK, HAS_SCALE, KIND, KIND_ROWS, PARAM, READY, ROWS, SHARED_OUTPUT, START, STATE, type SharedOutputs, tileBuffers } from './row-workers.js';
+import { BUSY, COLS, DONE, FAILED, FLAGS, GROUP, HAS_MASK, HAS_SCALE, KIND, KIND_OBS, KIND_ROWS, PARAM, READY, ROWS, SHARED_OUTPUT, START, STATE, type SharedOutputs, tileBuffers } from './row-workers.js';
 
 // A pool worker of row-workers.ts: waits for a tile, prunes it in place in the shared
-// buffer or straight into the caller's shared outputs, reports DONE (or FAILED on any
+// buffer or straight into the caller's shared outputs (or runs a SparseGPT block's rows), reports DONE (or FAILED on any
 // error: the caller redoes the tile to raise it).
 
 const { control, data, port } = workerData as { control: SharedArrayBuffer; data: SharedArrayBuffer; port: MessagePort };
@@ -16,6 +17,10 @@ Atomics.store(c, READY, 1);
 function runTask(): void {
   const rows = c[ROWS];
   const cols = c[COLS];
+  if (c[KIND] === KIND_OBS) {
+    obsBlockRows(tileObsBlock(tile, scale, mask, rows, cols, c[PARAM], c[GROUP]), 0, rows);
+    return;
+  }
   const flags = c[FLAGS];
   // New outputs are posted before the task is: drain the port to the latest.
   for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) outputs = m.message as SharedOutputs;

@@ -7,7 +7,7 @@ import { pruneThreads, setPruneThreads } from './row-workers.js';
 
 // The pool runs worker threads from the built package, so this checks the build: a plain
 // Node.js process runs test/row-workers-check.mjs (1 vs 3 threads on a 1100 × 2000 matrix
-// with heavy ties) and reports; the assertions are here.
+// with heavy ties, and SparseGPT on 1024 × 384) and reports; the assertions are here.
 const script = fileURLToPath(new URL('../test/row-workers-check.mjs', import.meta.url));
 const built = fileURLToPath(new URL('../dist/row-prune-worker.js', import.meta.url));
 
@@ -34,7 +34,7 @@ describe('row kernels across worker threads (built package)', () => {
   });
 
   it('covers every kernel the pool runs', () => {
-    expect(report.cases.map((c) => c.name)).toEqual(['Wanda 50%', 'Wanda 2:4', 'Wanda 3:8', 'magnitude per row 70%']);
+    expect(report.cases.map((c) => c.name)).toEqual(['Wanda 50%', 'Wanda 2:4', 'Wanda 3:8', 'magnitude per row 70%', 'SparseGPT 50%', 'SparseGPT 2:4']);
   });
 
   it('prunes in place across threads like the single thread', () => {

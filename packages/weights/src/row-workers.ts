@@ -15,7 +15,7 @@ export const TILE = 1 << 20;
 // Control words (Int32Array over the control buffer).
 /** Slot of the worker's state. */
 export const STATE = 0;
-/** Slot of the task's kernel: {@link KIND_ROWS} or {@link KIND_GROUPS}. */
+/** Slot of the task's kernel: {@link KIND_ROWS}, {@link KIND_GROUPS} or {@link KIND_OBS}. */
 export const KIND = 1;
 /** Slot of the tile's row count. */
 export const ROWS = 2;
@@ -47,6 +47,8 @@ export const FAILED = 3;
 export const KIND_ROWS = 0;
 /** Kernel: N of every M consecutive scores. */
 export const KIND_GROUPS = 1;
+/** Kernel: SparseGPT's column loop over a block's rows (see obs-block.ts). */
+export const KIND_OBS = 2;
 /** Flag: the task has column factors. */
 export const HAS_SCALE = 1;
 /** Flag: the task wants the keep mask. */
@@ -89,8 +91,11 @@ export interface SharedOutputs {
   readonly mask: SharedArrayBuffer | undefined;
 }
 
-interface MessagePortLike {
+/** The parts of a `MessagePort` the pool uses. */
+export interface MessagePortLike {
+  /** Posts a message to the worker's end. */
   postMessage(message: unknown): void;
+  /** Lets the process exit while the port is open. */
   unref(): void;
 }
 
@@ -99,12 +104,7 @@ interface WorkerThreadsModule {
   MessageChannel: new () => { port1: MessagePortLike; port2: MessagePortLike };
 }
 
-interface PoolWorker {
-  readonly control: Int32Array;
-  readonly buffers: TileBuffers;
-  readonly port: MessagePortLike;
-  /** The shared outputs last posted to it. */
-  outputs: SharedOutputs | undefined;
+interface PoolWorker extends TileWorker {
   /** First row of the tile it holds, or -1 when it holds none. */
   start: number;
   end: number;
@@ -201,13 +201,10 @@ function workers(n: number): PoolWorker[] {
   return pool.slice(0, n);
 }
 
-/** How many pool workers a `[rows, cols]` kernel call gets (0: the calling thread alone). */
+/** How many pool workers a `[rows, cols]` row-kernel call gets (0: the calling thread alone). */
 function helperCount(rows: number, cols: number): number {
   const tileRows = cols > 0 ? Math.floor(TILE / cols) : 0;
-  // Below ~2 tiles per thread the copies and hand-offs cost more than they save.
-  if (threads < 2 || tileRows === 0 || rows * cols < 2 * TILE) return 0;
-  if (pool.length === 0 && builtin<WorkerThreadsModule>('node:worker_threads') === undefined) return 0;
-  return Math.min(threads - 1, Math.ceil(rows / tileRows) - 1);
+  return rows * cols < 2 * TILE ? 0 : helpersFor(rows, tileRows, 1);
 }
 
 /**
@@ -228,44 +225,53 @@ export function kernelOutputs(rows: number, cols: number): { out: Float32Array; 
 /** Runs the rows `[from, to)` of a kernel on the calling thread. */
 export type RowRange = (from: number, to: number) => void;
 
-/** What a worker is asked to do per tile. */
-export interface TileTask {
-  /** {@link KIND_ROWS} or {@link KIND_GROUPS}. */
-  readonly kind: number;
-  /** k, or N. */
-  readonly param: number;
-  /** M (groups kernel; 0 otherwise). */
-  readonly group: number;
+/** A pool worker as tiled work sees it: its control words, buffers and port. */
+export interface TileWorker {
+  /** Control words (see the slot constants). */
+  readonly control: Int32Array;
+  /** Its shared buffers. */
+  readonly buffers: TileBuffers;
+  /** Where shared outputs are posted ({@link SHARED_OUTPUT}). */
+  readonly port: MessagePortLike;
+  /** The shared outputs last posted to it. */
+  outputs: SharedOutputs | undefined;
+}
+
+/** Work over rows cut into tiles of whole rows, for {@link runTiled}. */
+export interface TiledWork {
+  /** Rows in all. */
+  readonly rows: number;
+  /** Rows per tile (≥ 1). */
+  readonly tileRows: number;
+  /** Worker threads wanted besides the caller (0: the caller alone). */
+  readonly helpers: number;
+  /** Copies a tile's inputs into the worker's buffers and fills its control words but STATE. */
+  post(h: TileWorker, start: number, end: number): void;
+  /** Copies a finished tile's outputs back. */
+  collect(h: TileWorker, start: number, end: number): void;
+  /** Runs rows `[from, to)` on the calling thread. */
+  local: RowRange;
+  /** Per call, before any tile: readies a worker that takes part (column factors, ports). */
+  prepare?(h: TileWorker): void;
 }
 
 /**
- * Runs a row kernel over all rows of `args`, on the calling thread alone for small matrices
- * and across the pool for large ones. Bit-identical either way. When a worker's tile fails
- * (a NaN score), the caller redoes that tile itself, which throws the kernel's own error
- * with the absolute row.
+ * Runs tiled work on the calling thread and the pool's running workers: each idle worker
+ * gets the next tile, the caller prunes one itself, then collects finished tiles. When a
+ * worker's tile fails, nothing new is handed out, the busy workers are drained, and the
+ * caller redoes the rows from that tile on, which throws the kernel's own error at the row.
  *
- * @param args - the kernel's weights, outputs and names
- * @param task - the kernel and its parameters, for workers
- * @param local - the same kernel on the calling thread, for a range of rows
+ * @param work - the tiles, the copies in and out, and the calling thread's kernel
  */
-export function runRows(args: RowPruneArgs, task: TileTask, local: RowRange): void {
-  const { rows, cols } = args;
-  const tileRows = cols > 0 ? Math.floor(TILE / cols) : 0;
-  const count = helperCount(rows, cols);
+export function runTiled(work: TiledWork): void {
+  const { rows, tileRows, local } = work;
   // Workers still starting up (the first large call after start) sit this call out.
-  const helpers = count === 0 ? [] : workers(count).filter((h) => Atomics.load(h.control, READY) === 1);
+  const helpers = work.helpers <= 0 ? [] : workers(work.helpers).filter((h) => Atomics.load(h.control, READY) === 1);
   if (helpers.length === 0) {
     local(0, rows);
     return;
   }
-  const shared = sharedOutputs(args);
-  for (const h of helpers) {
-    if (args.scale !== undefined) h.buffers.scale.set(args.scale.subarray(0, cols));
-    if (shared !== undefined && (h.outputs?.out !== shared.out || h.outputs?.mask !== shared.mask)) {
-      h.port.postMessage(shared);
-      h.outputs = shared;
-    }
-  }
+  for (const h of helpers) work.prepare?.(h);
   let next = 0;
   let failed = -1;
   try {
@@ -274,7 +280,11 @@ export function runRows(args: RowPruneArgs, task: TileTask, local: RowRange): vo
       for (const h of helpers) {
         if (h.start < 0 && next < rows && failed < 0) {
           const end = Math.min(rows, next + tileRows);
-          post(h, args, task, next, end);
+          work.post(h, next, end);
+          h.start = next;
+          h.end = end;
+          Atomics.store(h.control, STATE, BUSY);
+          Atomics.notify(h.control, STATE);
           next = end;
         }
       }
@@ -292,7 +302,7 @@ export function runRows(args: RowPruneArgs, task: TileTask, local: RowRange): vo
         if (state === FAILED && (failed < 0 || h.start < failed)) failed = h.start;
         if (state === DONE) {
           tilesByWorkers++;
-          if (shared === undefined) collect(h, args);
+          work.collect(h, h.start, h.end);
         }
         h.start = -1;
         Atomics.store(h.control, STATE, IDLE);
@@ -307,9 +317,79 @@ export function runRows(args: RowPruneArgs, task: TileTask, local: RowRange): vo
       Atomics.store(h.control, STATE, IDLE);
     }
   }
-  // Redone here from the tile with the first NaN, the kernel throws its own error at the
-  // row (rows before it in that tile were never written out: the tile stayed in the worker).
+  // Rows before the failing one in that tile were never written out: the tile stayed in
+  // the worker.
   if (failed >= 0) local(failed, rows);
+}
+
+/**
+ * Workers wanted for `rows` rows of `work` weights each: none below about two tiles per thread,
+ * where the copies and hand-offs cost more than they save, or where worker threads are missing.
+ *
+ * @param rows - rows in all
+ * @param tileRows - rows per tile
+ * @param minRows - fewest rows worth a worker
+ * @returns helper count, at most the thread setting minus one
+ */
+export function helpersFor(rows: number, tileRows: number, minRows: number): number {
+  if (threads < 2 || tileRows < 1 || rows < minRows) return 0;
+  if (pool.length === 0 && builtin<WorkerThreadsModule>('node:worker_threads') === undefined) return 0;
+  return Math.max(0, Math.min(threads - 1, Math.ceil(rows / tileRows) - 1));
+}
+
+/** What a worker is asked to do per tile of a row kernel. */
+export interface TileTask {
+  /** {@link KIND_ROWS} or {@link KIND_GROUPS}. */
+  readonly kind: number;
+  /** k, or N. */
+  readonly param: number;
+  /** M (groups kernel; 0 otherwise). */
+  readonly group: number;
+}
+
+/**
+ * Runs a row kernel over all rows of `args`, on the calling thread alone for small matrices
+ * and across the pool for large ones. Bit-identical either way; a NaN in a worker's tile
+ * raises the kernel's own error with the absolute row (see {@link runTiled}).
+ *
+ * @param args - the kernel's weights, outputs and names
+ * @param task - the kernel and its parameters, for workers
+ * @param local - the same kernel on the calling thread, for a range of rows
+ */
+export function runRows(args: RowPruneArgs, task: TileTask, local: RowRange): void {
+  const { rows, cols } = args;
+  const tileRows = cols > 0 ? Math.floor(TILE / cols) : 0;
+  const shared = sharedOutputs(args);
+  runTiled({
+    rows,
+    tileRows,
+    helpers: helperCount(rows, cols),
+    local,
+    prepare(h) {
+      if (args.scale !== undefined) h.buffers.scale.set(args.scale.subarray(0, cols));
+      if (shared !== undefined && (h.outputs?.out !== shared.out || h.outputs?.mask !== shared.mask)) {
+        h.port.postMessage(shared);
+        h.outputs = shared;
+      }
+    },
+    post(h, start, end) {
+      h.buffers.tile.set(args.w.subarray(start * cols, end * cols));
+      const c = h.control;
+      c[KIND] = task.kind;
+      c[ROWS] = end - start;
+      c[COLS] = cols;
+      c[PARAM] = task.param;
+      c[GROUP] = task.group;
+      c[FLAGS] = (args.scale !== undefined ? HAS_SCALE : 0) | (args.mask !== undefined ? HAS_MASK : 0) | (shared !== undefined ? SHARED_OUTPUT : 0);
+      c[START] = start;
+    },
+    collect(h, start, end) {
+      if (shared !== undefined) return; // the worker wrote into the outputs itself
+      const n = (end - start) * cols;
+      args.out.set(h.buffers.tile.subarray(0, n), start * cols);
+      args.mask?.set(h.buffers.mask.subarray(0, n), start * cols);
+    },
+  });
 }
 
 /** The outputs of `args` when they are whole shared buffers a worker can write into. */
@@ -318,28 +398,4 @@ function sharedOutputs(args: RowPruneArgs): SharedOutputs | undefined {
     a.buffer instanceof SharedArrayBuffer && a.byteOffset === 0 && a.length === args.rows * args.cols;
   if (!whole(args.out) || (args.mask !== undefined && !whole(args.mask))) return undefined;
   return { out: args.out.buffer, mask: args.mask?.buffer as SharedArrayBuffer | undefined };
-}
-
-function post(h: PoolWorker, args: RowPruneArgs, task: TileTask, start: number, end: number): void {
-  const { cols } = args;
-  h.buffers.tile.set(args.w.subarray(start * cols, end * cols));
-  const c = h.control;
-  c[KIND] = task.kind;
-  c[ROWS] = end - start;
-  c[COLS] = cols;
-  c[PARAM] = task.param;
-  c[GROUP] = task.group;
-  c[FLAGS] = (args.scale !== undefined ? HAS_SCALE : 0) | (args.mask !== undefined ? HAS_MASK : 0) | (h.outputs !== undefined && h.outputs.out === args.out.buffer ? SHARED_OUTPUT : 0);
-  c[START] = start;
-  h.start = start;
-  h.end = end;
-  Atomics.store(c, STATE, BUSY);
-  Atomics.notify(c, STATE);
-}
-
-function collect(h: PoolWorker, args: RowPruneArgs): void {
-  const { cols } = args;
-  const n = (h.end - h.start) * cols;
-  args.out.set(h.buffers.tile.subarray(0, n), h.start * cols);
-  args.mask?.set(h.buffers.mask.subarray(0, n), h.start * cols);
 }

@@ -1,3 +1,5 @@
+import { runObsBlock } from './obs-block.js';
+
 /**
  * Host kernels of SparseGPT on row-major typed arrays. The algorithm is matmul-bound, and
  * every inner loop here runs over contiguous rows with 4×4 register blocking (or skips the
@@ -225,7 +227,6 @@ export function sparsegptBlocks(
   const diagSq = new Float32Array(blockSize);
   const nz = new Int32Array(blockSize);
   const nzErr = new Float64Array(blockSize);
-  const groupScore = new Float32Array(pattern.kind === 'nm' ? pattern.group : 0);
   for (let i1 = 0; i1 < cols; i1 += blockSize) {
     const i2 = Math.min(i1 + blockSize, cols);
     const count = i2 - i1;
@@ -250,38 +251,26 @@ export function sparsegptBlocks(
         for (let c = 0; c < count; c++) if (scores[r * count + c] <= threshold) keep[r * cols + i1 + c] = 0;
       }
     }
-    for (let r = 0; r < rows; r++) {
-      const base = r * cols + i1;
-      const eBase = r * blockSize;
-      for (let c = 0; c < count; c++) {
-        if (pattern.kind === 'nm' && c % pattern.group === 0) {
-          // The N smallest of W1[r, c:c+M]² / diag², ties to the lower column.
-          const width = Math.min(pattern.group, count - c);
-          for (let g = 0; g < width; g++) {
-            const x = w[base + c + g];
-            groupScore[g] = Math.fround(Math.fround(x * x) / diagSq[c + g]);
-          }
-          for (let t = 0; t < Math.min(pattern.prune, width); t++) {
-            let best = -1;
-            for (let g = 0; g < width; g++) {
-              if (keep[base + c + g] === 0) continue;
-              if (best < 0 || groupScore[g] < groupScore[best]) best = g;
-            }
-            keep[base + c + best] = 0;
-          }
-        }
-        if (keep[base + c] === 1) {
-          err[eBase + c] = 0;
-          continue;
-        }
-        const rowU = (i1 + c) * cols + i1;
-        const e = Math.fround(w[base + c] / u[rowU + c]);
-        err[eBase + c] = e;
-        w[base + c] = 0;
-        if (e === 0) continue;
-        for (let k = c + 1; k < count; k++) w[base + k] -= e * u[rowU + k];
-      }
-    }
+    runObsBlock(
+      {
+        w,
+        wAt: i1,
+        wStride: cols,
+        keep,
+        keepAt: i1,
+        keepStride: cols,
+        u,
+        uAt: i1 * cols + i1,
+        uStride: cols,
+        err,
+        errStride: blockSize,
+        count,
+        diagSq,
+        prune: pattern.kind === 'nm' ? pattern.prune : 0,
+        group: pattern.kind === 'nm' ? pattern.group : 0,
+      },
+      rows,
+    );
     if (i2 === cols) continue;
     const tail = cols - i2;
     if (product !== undefined) {

@@ -1,8 +1,8 @@
 // Runs the fused kernels on the BUILT package with 1 and 3 threads and prints what the
 // row-workers test asserts. Worker threads load the built worker module, which the test
 // runner's TypeScript transform cannot give them, hence a plain Node.js process.
-import { PruneError, Random, fromArray } from '@prune/core';
-import { pruneMagnitude, pruneMagnitudeInPlace, pruneWanda, setPruneThreads } from '@prune/weights';
+import { HessianAccumulator, PruneError, Random, fromArray } from '@prune/core';
+import { pruneMagnitude, pruneMagnitudeInPlace, pruneWanda, setPruneThreads, sparsegptPrune } from '@prune/weights';
 import { poolActivity, startPruneWorkers } from '../dist/row-workers.js';
 
 // ≥ 2 tiles of 2^20 weights, with a row length that does not divide a tile (short last tile).
@@ -43,6 +43,13 @@ const cases = {
   'Wanda 3:8': () => pruneWanda(w, norms, { kind: 'nm', prune: 3, group: 8 }),
   'magnitude per row 70%': () => pruneMagnitude(w, { kind: 'unstructured', sparsity: 0.7 }, { scope: 'row' }),
 };
+// SparseGPT's column loop runs a block's rows across threads: 1024 rows × 384 columns.
+const sg = fromArray(Float32Array.from({ length: 1024 * 384 }, () => rng.normal()), [1024, 384], 'float32');
+const acc = new HessianAccumulator(384);
+acc.update(fromArray(Float32Array.from({ length: 512 * 384 }, () => rng.normal()), [512, 384], 'float32'));
+const h = acc.value();
+cases['SparseGPT 50%'] = () => sparsegptPrune(sg, h, { kind: 'unstructured', sparsity: 0.5 });
+cases['SparseGPT 2:4'] = () => sparsegptPrune(sg, h, { kind: 'nm', prune: 2, group: 4 });
 for (const [name, run] of Object.entries(cases)) {
   const one = withThreads(1, run);
   const many = withThreads(3, run);
