@@ -478,7 +478,7 @@ for (const method of Object.keys(selectors)) {
   });
   console.log(`| ${method} | ${cells.join(' | ')} |`);
 }
-for (const method of ['random', 'ccs']) {
+for (const method of ['random', 'ccs'].filter((m) => results.alphaSweep.some((x) => x.method === m))) {
   console.log(`\nα sweep, ${method} (n = ${n}):\n| kept | α = 0 | ${ALPHAS.join(' | ')} | default α | best α per seed |\n|---|---|${ALPHAS.map(() => '---|').join('')}---|---|`);
   for (const f of FRACTIONS) {
     const r = results.alphaSweep.find((x) => x.method === method && x.fraction === f);
