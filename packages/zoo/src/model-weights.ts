@@ -1,4 +1,4 @@
-import { type Backend, PruneError, type SafetensorsSource, type Tensor, dispose, keep, readAsTensor } from '@prune/core';
+import { type Backend, PruneError, type SafetensorsSource, type Tensor, add, dispose, keep, matmul, mean, mul, readAsTensor, rsqrt, square, sub } from '@prune/core';
 
 /**
  * Reads the named tensors of a model from a safetensors source as float32 on `backend`,
@@ -30,21 +30,57 @@ export async function readModelWeights<M>(
 }
 
 /**
- * Checks that `weights` holds every expected tensor with its expected shape and keeps each
- * one out of `tidy` scopes (the model owns them from here).
+ * The float32 tensors a zoo model owns: checked against the config's expected names and
+ * shapes when adopted, kept out of `tidy` scopes, released by {@link ModelWeights.dispose};
+ * with the LayerNorm and biased linear layers of the PyTorch modules that own them.
  * @internal
  */
-export function adoptModelWeights(label: string, expected: Iterable<readonly [string, readonly number[]]>, weights: Map<string, Tensor>): Map<string, Tensor<'float32'>> {
-  const owned = new Map<string, Tensor<'float32'>>();
-  for (const [name, shape] of expected) {
-    const t = weights.get(name);
-    if (!t) throw new PruneError('NOT_FOUND', `${label} checkpoint: tensor "${name}" is missing`);
-    if (t.shape.join() !== shape.join()) {
-      throw new PruneError('SHAPE_MISMATCH', `${label} checkpoint: "${name}" has shape [${t.shape}] but the config implies [${shape}]`);
+export class ModelWeights {
+  readonly #label: string;
+  readonly #w = new Map<string, Tensor<'float32'>>();
+
+  /**
+   * @param label - model name for messages
+   * @param expected - every tensor name with its shape
+   * @param weights - the tensors; each expected one is taken over
+   */
+  constructor(label: string, expected: Iterable<readonly [string, readonly number[]]>, weights: Map<string, Tensor>) {
+    this.#label = label;
+    for (const [name, shape] of expected) {
+      const t = weights.get(name);
+      if (!t) throw new PruneError('NOT_FOUND', `${label} checkpoint: tensor "${name}" is missing`);
+      if (t.shape.join() !== shape.join()) {
+        throw new PruneError('SHAPE_MISMATCH', `${label} checkpoint: "${name}" has shape [${t.shape}] but the config implies [${shape}]`);
+      }
+      this.#w.set(name, keep(t as Tensor<'float32'>));
     }
-    owned.set(name, keep(t as Tensor<'float32'>));
   }
-  return owned;
+
+  /** The named tensor; `DISPOSED` once the model was disposed. */
+  get(name: string): Tensor<'float32'> {
+    const t = this.#w.get(name);
+    if (!t) throw new PruneError('DISPOSED', `${this.#label} weight "${name}" is gone; the model was disposed`);
+    return t;
+  }
+
+  /** LayerNorm over the last axis with `${prefix}.weight` and `${prefix}.bias`. */
+  layerNorm(x: Tensor<'float32'>, prefix: string, eps: number): Tensor<'float32'> {
+    const mu = mean(x, { axis: -1, keepDims: true });
+    const xc = sub(x, mu);
+    const v = mean(square(xc), { axis: -1, keepDims: true });
+    return add(mul(mul(xc, rsqrt(add(v, eps))), this.get(`${prefix}.weight`)), this.get(`${prefix}.bias`));
+  }
+
+  /** x·Wᵀ + b with the `[out, in]` weight `${prefix}.weight` and `${prefix}.bias`. */
+  linear(x: Tensor, prefix: string): Tensor<'float32'> {
+    return add(matmul(x as Tensor<'float32'>, this.get(`${prefix}.weight`), { transposeB: true }), this.get(`${prefix}.bias`));
+  }
+
+  /** Releases every tensor. */
+  dispose(): void {
+    dispose([...this.#w.values()]);
+    this.#w.clear();
+  }
 }
 
 /**

@@ -12,19 +12,16 @@ import {
   gelu,
   getBackend,
   matmul,
-  mean,
   mul,
   reshape,
-  rsqrt,
   slice,
   softmax,
   square,
-  sub,
   tidy,
   transpose,
 } from '@prune/core';
 import { type VarConfig, varExpectedShapes } from './config.js';
-import { adoptModelWeights, readModelWeights } from '../model-weights.js';
+import { ModelWeights, readModelWeights } from '../model-weights.js';
 
 /** Height and width of a token map. */
 export interface VarMapSize {
@@ -128,7 +125,7 @@ export class VarModel {
   readonly config: VarConfig;
   /** Backend of the weights. */
   readonly backend: Backend;
-  readonly #w: Map<string, Tensor<'float32'>>;
+  readonly #w: ModelWeights;
 
   /**
    * @param config - hyper-parameters
@@ -138,7 +135,7 @@ export class VarModel {
   constructor(config: VarConfig, weights: Map<string, Tensor>, backend: Backend) {
     this.config = config;
     this.backend = backend;
-    this.#w = adoptModelWeights('VAR', varExpectedShapes(config), weights);
+    this.#w = new ModelWeights('VAR', varExpectedShapes(config), weights);
   }
 
   /**
@@ -155,15 +152,9 @@ export class VarModel {
 
   /** Releases the weights. */
   dispose(): void {
-    dispose([...this.#w.values()]);
-    this.#w.clear();
+    this.#w.dispose();
   }
 
-  #weight(name: string): Tensor<'float32'> {
-    const t = this.#w.get(name);
-    if (!t) throw new PruneError('DISPOSED', `VAR weight "${name}" is gone; the model was disposed`);
-    return t;
-  }
 
   /**
    * Writes an image as residual token maps: area-resized to side×side, then scale by scale
@@ -198,16 +189,7 @@ export class VarModel {
     return { tokens, inputs, decoded };
   }
 
-  #layerNorm(x: Tensor<'float32'>, prefix: string): Tensor<'float32'> {
-    const mu = mean(x, { axis: -1, keepDims: true });
-    const xc = sub(x, mu);
-    const v = mean(square(xc), { axis: -1, keepDims: true });
-    return add(mul(mul(xc, rsqrt(add(v, this.config.layer_norm_eps))), this.#weight(`${prefix}.weight`)), this.#weight(`${prefix}.bias`));
-  }
 
-  #linear(x: Tensor, prefix: string): Tensor<'float32'> {
-    return add(matmul(x as Tensor<'float32'>, this.#weight(`${prefix}.weight`), { transposeB: true }), this.#weight(`${prefix}.bias`));
-  }
 
   /** Embeds scale k's inputs: value embedding (start token at k = 0), position and class embeddings. */
   #embed(k: number, input: Float32Array, label: number): Tensor<'float32'> {
@@ -215,9 +197,9 @@ export class VarModel {
     const s = scales[k];
     const offset = scales.slice(0, k).reduce((n, v) => n + v * v, 0);
     return tidy(() => {
-      const e = k === 0 ? this.#weight('start') : this.#linear(fromArray(input, [s * s, 1], 'float32', { backend: this.backend }), 'value_embed');
-      const pos = slice(this.#weight('pos_embed'), [offset, 0], [s * s, d]);
-      const cls = slice(this.#weight('class_embed.weight'), [label, 0], [1, d]);
+      const e = k === 0 ? this.#w.get('start') : this.#w.linear(fromArray(input, [s * s, 1], 'float32', { backend: this.backend }), 'value_embed');
+      const pos = slice(this.#w.get('pos_embed'), [offset, 0], [s * s, d]);
+      const cls = slice(this.#w.get('class_embed.weight'), [label, 0], [1, d]);
       return add(add(e, pos), cls);
     });
   }
@@ -232,7 +214,7 @@ export class VarModel {
     const n = x.shape[0];
     const b = `blocks.${layer}`;
     const [out, kAll, vAll] = tidy(() => {
-      const qkv = this.#linear(this.#layerNorm(x as Tensor<'float32'>, `${b}.norm1`), `${b}.qkv`);
+      const qkv = this.#w.linear(this.#w.layerNorm(x as Tensor<'float32'>, `${b}.norm1`, this.config.layer_norm_eps), `${b}.qkv`);
       const heads = transpose(reshape(qkv, [n, 3, h, dh]), [1, 2, 0, 3]); // [3, h, n, dh]
       const q = reshape(slice(heads, [0, 0, 0, 0], [1, h, n, dh]), [h, n, dh]);
       const k = reshape(slice(heads, [1, 0, 0, 0], [1, h, n, dh]), [h, n, dh]);
@@ -241,7 +223,7 @@ export class VarModel {
       const vc = cache.v ? concat([cache.v, v], 1) : v;
       const att = softmax(mul(matmul(q, kc, { transposeB: true }), 1 / Math.sqrt(dh)), { axis: -1 });
       const mixed = reshape(transpose(matmul(att, vc), [1, 0, 2]), [n, d]);
-      return [this.#linear(mixed, `${b}.proj`), kc, vc] as const;
+      return [this.#w.linear(mixed, `${b}.proj`), kc, vc] as const;
     });
     dispose([cache.k, cache.v].filter((t): t is Tensor<'float32'> => t !== undefined));
     cache.k = kAll;
@@ -251,7 +233,7 @@ export class VarModel {
 
   #mlp(layer: number, x: Tensor): Tensor<'float32'> {
     const b = `blocks.${layer}`;
-    return tidy(() => this.#linear(gelu(this.#linear(this.#layerNorm(x as Tensor<'float32'>, `${b}.norm2`), `${b}.fc1`)), `${b}.fc2`));
+    return tidy(() => this.#w.linear(gelu(this.#w.linear(this.#w.layerNorm(x as Tensor<'float32'>, `${b}.norm2`, this.config.layer_norm_eps), `${b}.fc1`)), `${b}.fc2`));
   }
 
   /** One scale through the blocks; returns the head's logits [s², levels] on the host. */
@@ -272,7 +254,7 @@ export class VarModel {
       x = add(x1, m);
       dispose([x1, m]);
     }
-    const logits = tidy(() => this.#linear(this.#layerNorm(x as Tensor<'float32'>, 'norm'), 'head'));
+    const logits = tidy(() => this.#w.linear(this.#w.layerNorm(x as Tensor<'float32'>, 'norm', this.config.layer_norm_eps), 'head'));
     const out = Float32Array.from(logits.dataSync() as Float32Array);
     dispose([x, logits]);
     return out;

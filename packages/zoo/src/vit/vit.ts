@@ -15,16 +15,13 @@ import {
   mean,
   mul,
   reshape,
-  rsqrt,
   slice,
   softmax,
-  square,
-  sub,
   tidy,
   transpose,
 } from '@prune/core';
 import { type VitBlockTokens, type VitConfig, vitExpectedShapes, vitFlops } from './config.js';
-import { adoptModelWeights, readModelWeights } from '../model-weights.js';
+import { ModelWeights, readModelWeights } from '../model-weights.js';
 
 
 /**
@@ -132,7 +129,7 @@ export class VitModel {
   readonly backend: Backend;
   /** Patches per side. */
   readonly gridSize: number;
-  readonly #w: Map<string, Tensor<'float32'>>;
+  readonly #w: ModelWeights;
 
   /**
    * @param config - hyper-parameters
@@ -143,7 +140,7 @@ export class VitModel {
     this.config = config;
     this.backend = backend;
     this.gridSize = config.image_size / config.patch_size;
-    this.#w = adoptModelWeights('ViT', vitExpectedShapes(config), weights);
+    this.#w = new ModelWeights('ViT', vitExpectedShapes(config), weights);
   }
 
   /**
@@ -160,15 +157,9 @@ export class VitModel {
 
   /** Releases the weights. */
   dispose(): void {
-    dispose([...this.#w.values()]);
-    this.#w.clear();
+    this.#w.dispose();
   }
 
-  #weight(name: string): Tensor<'float32'> {
-    const t = this.#w.get(name);
-    if (!t) throw new PruneError('DISPOSED', `ViT weight "${name}" is gone; the model was disposed`);
-    return t;
-  }
 
   /**
    * Embeds one image: normalised patches → linear embedding, CLS token prepended, position
@@ -195,19 +186,13 @@ export class VitModel {
     }
     const tokens = tidy(() => {
       const x = fromArray(patches, [g * g, p * p], 'float32', { backend: this.backend });
-      const e = add(matmul(x, this.#weight('patch_embed.weight'), { transposeB: true }), this.#weight('patch_embed.bias'));
-      const cls = reshape(this.#weight('cls_token'), [1, d]);
-      return add(concat([cls, e], 0), reshape(this.#weight('pos_embed'), [g * g + 1, d]));
+      const e = add(matmul(x, this.#w.get('patch_embed.weight'), { transposeB: true }), this.#w.get('patch_embed.bias'));
+      const cls = reshape(this.#w.get('cls_token'), [1, d]);
+      return add(concat([cls, e], 0), reshape(this.#w.get('pos_embed'), [g * g + 1, d]));
     });
     return { tokens, sizes: undefined, positions: Int32Array.from({ length: g * g + 1 }, (_, i) => i - 1) };
   }
 
-  #layerNorm(x: Tensor<'float32'>, prefix: string): Tensor<'float32'> {
-    const mu = mean(x, { axis: -1, keepDims: true });
-    const xc = sub(x, mu);
-    const v = mean(square(xc), { axis: -1, keepDims: true });
-    return add(mul(mul(xc, rsqrt(add(v, this.config.layer_norm_eps))), this.#weight(`${prefix}.weight`)), this.#weight(`${prefix}.bias`));
-  }
 
   /**
    * The attention branch of block `layer`: x + Proj(Attn(LN₁(x))). With `sizes`, log(size)
@@ -222,8 +207,8 @@ export class VitModel {
     const n = state.tokens.shape[0];
     const b = `blocks.${layer}`;
     return tidy(() => {
-      const y = this.#layerNorm(state.tokens, `${b}.norm1`);
-      const qkv = add(matmul(y, this.#weight(`${b}.qkv.weight`), { transposeB: true }), this.#weight(`${b}.qkv.bias`));
+      const y = this.#w.layerNorm(state.tokens, `${b}.norm1`, this.config.layer_norm_eps);
+      const qkv = add(matmul(y, this.#w.get(`${b}.qkv.weight`), { transposeB: true }), this.#w.get(`${b}.qkv.bias`));
       const heads = transpose(reshape(qkv, [n, 3, h, dh]), [1, 2, 0, 3]); // [3, h, n, dh]
       const q = reshape(slice(heads, [0, 0, 0, 0], [1, h, n, dh]), [h, n, dh]);
       const k = reshape(slice(heads, [1, 0, 0, 0], [1, h, n, dh]), [h, n, dh]);
@@ -232,7 +217,7 @@ export class VitModel {
       if (state.sizes) logits = add(logits, log(fromArray(state.sizes, [1, 1, n], 'float32', { backend: this.backend })));
       const attention = softmax(logits, { axis: -1 });
       const mixed = reshape(transpose(matmul(attention, v), [1, 0, 2]), [n, d]);
-      const out = add(state.tokens, add(matmul(mixed, this.#weight(`${b}.proj.weight`), { transposeB: true }), this.#weight(`${b}.proj.bias`)));
+      const out = add(state.tokens, add(matmul(mixed, this.#w.get(`${b}.proj.weight`), { transposeB: true }), this.#w.get(`${b}.proj.bias`)));
       return { tokens: out, attention, keys: mean(k, { axis: 0 }) };
     });
   }
@@ -246,9 +231,9 @@ export class VitModel {
   mlpBranch(layer: number, tokens: Tensor<'float32'>): Tensor<'float32'> {
     const b = `blocks.${layer}`;
     return tidy(() => {
-      const y = this.#layerNorm(tokens, `${b}.norm2`);
-      const hdn = gelu(add(matmul(y, this.#weight(`${b}.fc1.weight`), { transposeB: true }), this.#weight(`${b}.fc1.bias`)));
-      return add(tokens, add(matmul(hdn, this.#weight(`${b}.fc2.weight`), { transposeB: true }), this.#weight(`${b}.fc2.bias`)));
+      const y = this.#w.layerNorm(tokens, `${b}.norm2`, this.config.layer_norm_eps);
+      const hdn = gelu(add(matmul(y, this.#w.get(`${b}.fc1.weight`), { transposeB: true }), this.#w.get(`${b}.fc1.bias`)));
+      return add(tokens, add(matmul(hdn, this.#w.get(`${b}.fc2.weight`), { transposeB: true }), this.#w.get(`${b}.fc2.bias`)));
     });
   }
 
@@ -260,8 +245,8 @@ export class VitModel {
   classify(tokens: Tensor<'float32'>): Float32Array {
     const d = this.config.hidden_size;
     const out = tidy(() => {
-      const cls = this.#layerNorm(slice(tokens, [0, 0], [1, d]), 'norm');
-      return add(matmul(cls, this.#weight('head.weight'), { transposeB: true }), this.#weight('head.bias'));
+      const cls = this.#w.layerNorm(slice(tokens, [0, 0], [1, d]), 'norm', this.config.layer_norm_eps);
+      return add(matmul(cls, this.#w.get('head.weight'), { transposeB: true }), this.#w.get('head.bias'));
     });
     const logits = out.dataSync() as Float32Array;
     out.dispose();
