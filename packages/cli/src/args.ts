@@ -89,6 +89,8 @@ export interface WeightOptions {
   propagate: boolean;
   /** Evaluation windows per source. */
   evalWindows: number;
+  /** Threads of the fused pruning kernels; default: the library's (available parallelism). */
+  threads?: number;
   /** Set when `--method` names a mixture-of-experts method (then `methods` is empty). */
   moe?: MoeOptions;
   /** Set for `--method channel` (then `methods` is empty). */
@@ -127,6 +129,8 @@ Options
   --compare M1,M2,...    run several methods in one run and print one table
   --no-propagate         collect every block's statistics from dense-model inputs
   --eval-windows N       evaluation windows of the model's context per source [default: 16]
+  --threads N            threads for pruning large matrices (1 = no worker threads)
+                                                  [default: available cores, at most 8]
 
 Mixture-of-experts models (--model moe, the zoo MoE LM, or a folder with a Mixtral-style
 config.json, tokenizer.json and safetensors)
@@ -217,6 +221,7 @@ export function parseWeightArgs(argv: readonly string[]): { help: true } | { hel
         compare: { type: 'string' },
         propagate: { type: 'boolean' },
         'eval-windows': { type: 'string' },
+        threads: { type: 'string' },
         demos: { type: 'string' },
         'keep-experts': { type: 'string' },
         'distill-steps': { type: 'string' },
@@ -245,6 +250,8 @@ export function parseWeightArgs(argv: readonly string[]): { help: true } | { hel
   if (seqlen !== undefined && seqlen < 2) throw new PruneError('OUT_OF_RANGE', `--seqlen must be at least 2, got ${seqlen}`);
   const evalWindows = num('eval-windows', v['eval-windows'], 16, true);
   if (evalWindows < 1) throw new PruneError('OUT_OF_RANGE', `--eval-windows must be at least 1`);
+  const threads = v.threads === undefined ? undefined : num('threads', v.threads, 0, true);
+  if (threads !== undefined && threads < 1) throw new PruneError('OUT_OF_RANGE', `--threads must be at least 1, got ${threads}`);
   if (v.compress !== undefined && !['csr', 'nm', 'bitmask'].includes(v.compress)) {
     throw new PruneError('INVALID_ARGUMENT', `--compress must be csr, nm or bitmask, got "${v.compress}"`);
   }
@@ -265,6 +272,7 @@ export function parseWeightArgs(argv: readonly string[]): { help: true } | { hel
       json: v.json ?? false,
       propagate: v.propagate ?? true,
       evalWindows,
+      ...(threads !== undefined ? { threads } : {}),
       ...(moe !== undefined ? { moe } : {}),
       ...(channel !== undefined ? { channel } : {}),
     },

@@ -69,9 +69,10 @@ describe('prune command', () => {
 
   it('compares several methods in one run and prints JSON when asked', async () => {
     const out = join(dir, 'cmp');
-    const r = await run(['--model', fixture, ...fast, '--compare', 'magnitude,wanda', '--pattern', '2:4', '--json', '--out', out]);
+    const r = await run(['--model', fixture, ...fast, '--compare', 'magnitude,wanda', '--pattern', '2:4', '--threads', '1', '--json', '--out', out]);
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
+    expect(report.options.threads).toBe(1);
     expect(report.results.map((m: { method: string }) => m.method)).toEqual(['magnitude', 'wanda']);
     expect(report.results[0].pattern).toBe('2:4');
     expect((await readdir(out)).sort()).toEqual(['magnitude', 'report.json', 'wanda']);
@@ -99,6 +100,7 @@ describe('prune command', () => {
       ['unknown method', ['--method', 'lottery'], /unknown method "lottery"/, 2],
       ['sparsity outside [0, 1)', ['--sparsity', '1.5'], /\[0, 1\)/, 2],
       ['N:M with N ≥ M', ['--pattern', '4:4'], /0 < N < M/, 2],
+      ['no threads', ['--threads', '0'], /--threads must be at least 1/, 2],
       ['unknown option', ['--frobnicate'], /frobnicate/, 2],
       ['missing model file', ['--model', '/nonexistent/model.safetensors'], /neither a zoo model/, 1],
     ];

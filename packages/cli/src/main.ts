@@ -1,6 +1,7 @@
 import { stat, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { PruneError } from '@prune/core';
+import { setPruneThreads } from '@prune/weights';
 import { ZOO_LANGUAGE_MODELS, type ZooLanguageModelName, zooModelFolder } from '@prune/zoo';
 import { HELP, type WeightOptions, parseWeightArgs } from './args.js';
 import { selectBackend } from './backend.js';
@@ -186,6 +187,7 @@ async function runChannel(options: WeightOptions, io: CommandIo): Promise<void> 
 }
 
 async function runWeights(options: WeightOptions, io: CommandIo): Promise<void> {
+  if (options.threads !== undefined) setPruneThreads(options.threads);
   if (options.moe !== undefined) return runMoe(options, io);
   if (options.channel !== undefined) return runChannel(options, io);
   const source = await resolveModel(options.model);
