@@ -1,4 +1,5 @@
 import { runObsBlock } from './obs-block.js';
+import { absKthBits } from './row-prune.js';
 
 /**
  * Host kernels of SparseGPT on row-major typed arrays. The algorithm is matmul-bound, and
@@ -148,35 +149,6 @@ export function upperCholeskyOfInverse(h: ArrayLike<number>, n: number): { facto
   return { factor };
 }
 
-/** The k-th smallest (0-based) of `values`, rearranging them (Hoare selection, O(n) expected). */
-function nthSmallest(values: Float32Array, k: number): number {
-  let lo = 0;
-  let hi = values.length - 1;
-  while (lo < hi) {
-    // Median of three as the pivot keeps sorted or constant blocks from going quadratic.
-    const mid = (lo + hi) >>> 1;
-    const x = values[lo], y = values[mid], w = values[hi];
-    const pivot = x < y ? (y < w ? y : x < w ? w : x) : x < w ? x : y < w ? w : y;
-    let i = lo;
-    let j = hi;
-    while (i <= j) {
-      while (values[i] < pivot) i++;
-      while (values[j] > pivot) j--;
-      if (i <= j) {
-        const t = values[i];
-        values[i] = values[j];
-        values[j] = t;
-        i++;
-        j--;
-      }
-    }
-    if (k <= j) hi = j;
-    else if (k >= i) lo = i;
-    else return values[k];
-  }
-  return values[k];
-}
-
 /**
  * The lazy batch update's product on another engine: returns Err·U[i1:i2, i2:] as a
  * row-major float32 `[rows, cols − i2]` array, for `err` a row-major `[rows, i2 − i1]` array.
@@ -245,10 +217,12 @@ export function sparsegptBlocks(
           tmp[r * count + c] = Math.fround(Math.fround(x * x) / diagSq[c]);
         }
       }
-      const scores = tmp.slice();
-      const threshold = nthSmallest(tmp, Math.floor(numel * pattern.sparsity));
+      // The scores are non-negative floats, so their bits order like them: the exact k-th
+      // smallest by a radix select over the bits, compared as integers.
+      const threshold = absKthBits(tmp, Math.floor(numel * pattern.sparsity));
+      const bits = new Int32Array(tmp.buffer, tmp.byteOffset, numel);
       for (let r = 0; r < rows; r++) {
-        for (let c = 0; c < count; c++) if (scores[r * count + c] <= threshold) keep[r * cols + i1 + c] = 0;
+        for (let c = 0; c < count; c++) if (bits[r * count + c] <= threshold) keep[r * cols + i1 + c] = 0;
       }
     }
     runObsBlock(
