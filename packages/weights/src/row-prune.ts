@@ -79,6 +79,16 @@ const INF_BUCKET = keyBucket(INF_BITS);
 const BUCKET_SHIFT = 20;
 
 /**
+ * Zeroes the buckets the row counted: through its keys when the row is shorter than the
+ * span of buckets from {@link lowBucket} up (short rows would otherwise pay for clearing
+ * thousands of untouched buckets), else that span at once.
+ */
+function clearCounts(keys: Int32Array, cols: number): void {
+  if (cols < KEY_BUCKETS - lowBucket) for (let j = 0; j < cols; j++) counts[keyBucket(keys[j])] = 0;
+  else counts.fill(0, lowBucket);
+}
+
+/**
  * Scores row r into {@link scoreRow} and counts the keys' buckets into {@link counts} in the
  * same visit of the row (setting {@link lowBucket}); returns the column of a NaN score, or
  * -1. The counting loop only counts and ORs the keys (a compare per entry costs as much as
@@ -92,17 +102,15 @@ function scoreRowCounted(w: Float32Array, base: number, cols: number, scale: Flo
   else for (let j = 0; j < cols; j++) s[j] = Math.abs(w[base + j]) * scale[j];
   // A second loop over the keys: reading them back in the loop that wrote them as floats
   // serialises every entry on the store.
-  let anyNegative = 0;
+  let minKey = INF_BITS;
   for (let j = 0; j < cols; j++) {
     const key = keys[j];
     hist[keyBucket(key)]++;
-    anyNegative |= key;
+    minKey = Math.min(minKey, key);
   }
-  let low = FIRST_NON_NEGATIVE_BUCKET;
-  if (anyNegative < 0) low = 0;
-  while (hist[low] === 0) low++;
-  lowBucket = low;
-  let suspect = anyNegative < 0;
+  // A negative key is a NaN with the sign bit; its bucket is below every other one.
+  lowBucket = keyBucket(minKey);
+  let suspect = minKey < 0;
   for (let b = INF_BUCKET; b < KEY_BUCKETS && !suspect; b++) suspect = hist[b] !== 0;
   if (!suspect) return -1;
   // Unsigned compare: NaN of either sign bit lands above +Infinity's bits.
@@ -150,7 +158,7 @@ function pruneOneRow(w: Float32Array, wBits: Int32Array, base: number, cols: num
   const bad = scoreRowCounted(w, base, cols, scale);
   const keys = keyRow;
   if (bad >= 0 || k === 0 || k === cols) {
-    counts.fill(0, lowBucket);
+    clearCounts(keyRow, cols);
     if (bad >= 0) return bad;
     const keepAll = k === 0;
     if (outBits !== wBits || !keepAll) for (let j = 0; j < cols; j++) outBits[base + j] = keepAll ? wBits[base + j] : 0;
@@ -161,7 +169,7 @@ function pruneOneRow(w: Float32Array, wBits: Int32Array, base: number, cols: num
   let bucket = lowBucket;
   let below = 0;
   while (below + counts[bucket] < k) below += counts[bucket++];
-  counts.fill(0, lowBucket);
+  clearCounts(keys, cols);
   // One pass writes every entry outside that bucket for good (keys below it pruned, above it
   // kept) and collects the bucket's members, tentatively kept; only they are settled after.
   // Keys are non-negative here, so the bucket's keys are those from `first` to `first + 2^20 − 1`.
