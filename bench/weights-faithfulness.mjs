@@ -72,6 +72,15 @@ export function onHost(t) {
   return t.backend === core.referenceBackend ? t.ref().handle : t.dataSync();
 }
 
+/** [wall seconds, process CPU seconds] of fn(). */
+export function timed(fn) {
+  const t = performance.now();
+  const c = process.cpuUsage();
+  fn();
+  const u = process.cpuUsage(c);
+  return [(performance.now() - t) / 1000, (u.user + u.system) / 1e6];
+}
+
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import * as core from '../packages/core/dist/index.js';
 import { registerTfjsBackends } from '../packages/tfjs/dist/index.js';
 import * as pw from '../packages/weights/dist/index.js';
-import { loadLayerTensors, median, onHost, runReference } from './weights-faithfulness.mjs';
+import { loadLayerTensors, median, onHost, runReference, timed } from './weights-faithfulness.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const [ROWS, COLS, TOKENS] = (process.env.LAYER ?? '4096x4096x2048').split('x').map(Number);
@@ -25,14 +25,6 @@ const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const METHODS = (process.env.METHODS ?? 'wanda').split(',');
 const BACKENDS = (process.env.BACKENDS ?? 'reference').split(',');
 const TARGET = { kind: 'unstructured', sparsity: 0.5 };
-
-function timed(fn) {
-  const t = performance.now();
-  const c = process.cpuUsage();
-  fn();
-  const u = process.cpuUsage(c);
-  return [(performance.now() - t) / 1000, (u.user + u.system) / 1e6];
-}
 
 function ours(method, layer, { weight, batches }) {
   return timed(() => {

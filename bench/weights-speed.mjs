@@ -39,7 +39,7 @@ import { fileURLToPath } from 'node:url';
 import * as core from '../packages/core/dist/index.js';
 import { registerTfjsBackends } from '../packages/tfjs/dist/index.js';
 import * as pw from '../packages/weights/dist/index.js';
-import { defaultModelFolder, dumpLanguageModel, loadLayerTensors, median, onHost, runReference } from './weights-faithfulness.mjs';
+import { defaultModelFolder, dumpLanguageModel, loadLayerTensors, median, onHost, runReference, timed } from './weights-faithfulness.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
@@ -51,15 +51,6 @@ const LARGE_BACKENDS = (process.env.BENCH_LARGE_BACKENDS ?? BACKENDS.join(',')).
 const SPARSITY = 0.5;
 const TARGET = { kind: 'unstructured', sparsity: SPARSITY };
 const METHODS = (process.env.BENCH_METHODS ?? 'wanda,sparsegpt').split(',').map((s) => s.trim());
-
-/** [wall seconds, process CPU seconds] of fn(). */
-function timed(fn) {
-  const t = performance.now();
-  const c = process.cpuUsage();
-  fn();
-  const u = process.cpuUsage(c);
-  return [(performance.now() - t) / 1000, (u.user + u.system) / 1e6];
-}
 
 /** One layer with one method on our side: the statistic, then the pruning, each timed. */
 function oursLayer(method, layer, tensors) {

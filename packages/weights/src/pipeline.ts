@@ -380,23 +380,26 @@ export async function pruneModel(adapter: ModelAdapter, options: PruneModelOptio
           const t0 = performance.now();
           const weight = await adapter.readWeight(layer.name);
           const layerTarget = layerTargets?.get(layer.name) ?? blockTarget;
+          const record = (pruned: number, total: number): void => {
+            layerReports.push({
+              name: layer.name,
+              block: block.name,
+              kind: layer.kind,
+              shape: [layer.shape[0], layer.shape[1]],
+              target: layerTarget,
+              sparsity: total === 0 ? 0 : pruned / total,
+              pruned,
+              total,
+              ms: performance.now() - t0,
+            });
+          };
           if (method.pruneLayerInPlace !== undefined && !statistics.has(layer.name) && weight.backend === referenceBackend && weight.dtype === 'float32') {
             // The caller owns what readWeight returns: prune its storage in place, so a layer
             // costs one copy of its weight instead of three (weight, result, mask).
             try {
               const pruned = method.pruneLayerInPlace(layer, weight.ref<Float32Array>().handle, layerTarget);
               await adapter.writeWeight(layer.name, weight);
-              layerReports.push({
-                name: layer.name,
-                block: block.name,
-                kind: layer.kind,
-                shape: [layer.shape[0], layer.shape[1]],
-                target: layerTarget,
-                sparsity: pruned / weight.size,
-                pruned,
-                total: weight.size,
-                ms: performance.now() - t0,
-              });
+              record(pruned, weight.size);
             } finally {
               weight.dispose();
             }
@@ -413,17 +416,7 @@ export async function pruneModel(adapter: ModelAdapter, options: PruneModelOptio
           try {
             await adapter.writeWeight(layer.name, result.weight);
             const counts = sparsityOf(result.mask);
-            layerReports.push({
-              name: layer.name,
-              block: block.name,
-              kind: layer.kind,
-              shape: [layer.shape[0], layer.shape[1]],
-              target: layerTarget,
-              sparsity: counts.sparsity,
-              pruned: counts.pruned,
-              total: counts.total,
-              ms: performance.now() - t0,
-            });
+            record(counts.pruned, counts.total);
           } finally {
             // A method may hand back the weight itself (nothing pruned); dispose each tensor once.
             dispose([weight, result.weight, result.mask]);

@@ -1,4 +1,4 @@
-import { PruneError } from '@prune/core';
+import { PruneError, type SafetensorsSource, openSafetensors } from '@prune/core';
 
 /**
  * Reads and parses a JSON file of a model folder (Node only): a missing file is a
@@ -18,5 +18,26 @@ export async function readJsonFile(folder: string, file: string): Promise<{ json
     return { json: JSON.parse(text), path };
   } catch (cause) {
     throw new PruneError('CORRUPT_FILE', `${path} is not valid JSON`, { cause });
+  }
+}
+
+/**
+ * Loads a model folder holding `config.json` and `model.safetensors` (Node only): parses the
+ * config, opens the weights, builds the model from them and closes the file.
+ * @internal
+ */
+export async function loadModelFolder<C, M>(
+  folder: string,
+  parse: (json: unknown, path: string) => C,
+  build: (config: C, source: SafetensorsSource) => Promise<M>,
+): Promise<{ model: M; config: C; folder: string }> {
+  const { json, path } = await readJsonFile(folder, 'config.json');
+  const config = parse(json, path);
+  const { join } = await import('node:path');
+  const source = await openSafetensors(join(folder, 'model.safetensors'));
+  try {
+    return { model: await build(config, source), config, folder };
+  } finally {
+    await source.close();
   }
 }

@@ -1,4 +1,4 @@
-import { PruneError, openSafetensors } from '@prune/core';
+import { loadModelFolder } from '../folder.js';
 import { type VarConfig, parseVarConfig } from './config.js';
 import { type VarLoadOptions, VarModel } from './var.js';
 
@@ -19,26 +19,7 @@ export interface ZooVar {
  * @returns the model and its config
  */
 export async function loadVarFolder(folder: string, options: VarLoadOptions = {}): Promise<ZooVar> {
-  const [{ readFile }, { join }] = await Promise.all([import('node:fs/promises'), import('node:path')]);
-  let text: string;
-  try {
-    text = await readFile(join(folder, 'config.json'), 'utf8');
-  } catch (cause) {
-    throw new PruneError('NOT_FOUND', `cannot read ${join(folder, 'config.json')}: ${(cause as Error).message}`, { cause });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (cause) {
-    throw new PruneError('CORRUPT_FILE', `${join(folder, 'config.json')} is not valid JSON`, { cause });
-  }
-  const config = parseVarConfig(json, join(folder, 'config.json'));
-  const source = await openSafetensors(join(folder, 'model.safetensors'));
-  try {
-    return { model: await VarModel.fromSafetensors(config, source, options), config, folder };
-  } finally {
-    await source.close();
-  }
+  return loadModelFolder(folder, parseVarConfig, (config, source) => VarModel.fromSafetensors(config, source, options));
 }
 
 /**

@@ -1,5 +1,4 @@
-import { openSafetensors } from '@prune/core';
-import { readJsonFile } from '../folder.js';
+import { loadModelFolder } from '../folder.js';
 import { type VitConfig, parseVitConfig } from './config.js';
 import { type VitLoadOptions, VitModel } from './vit.js';
 
@@ -20,15 +19,7 @@ export interface ZooVit {
  * @returns the model and its config
  */
 export async function loadVitFolder(folder: string, options: VitLoadOptions = {}): Promise<ZooVit> {
-  const { json, path } = await readJsonFile(folder, 'config.json');
-  const config = parseVitConfig(json, path);
-  const { join } = await import('node:path');
-  const source = await openSafetensors(join(folder, 'model.safetensors'));
-  try {
-    return { model: await VitModel.fromSafetensors(config, source, options), config, folder };
-  } finally {
-    await source.close();
-  }
+  return loadModelFolder(folder, parseVitConfig, (config, source) => VitModel.fromSafetensors(config, source, options));
 }
 
 /**
