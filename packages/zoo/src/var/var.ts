@@ -155,7 +155,6 @@ export class VarModel {
     this.#w.dispose();
   }
 
-
   /**
    * Writes an image as residual token maps: area-resized to side×side, then scale by scale
    * the residual's nearest codebook value per token (ties to the lower index), whose map,
@@ -188,8 +187,6 @@ export class VarModel {
     });
     return { tokens, inputs, decoded };
   }
-
-
 
   /** Embeds scale k's inputs: value embedding (start token at k = 0), position and class embeddings. */
   #embed(k: number, input: Float32Array, label: number): Tensor<'float32'> {

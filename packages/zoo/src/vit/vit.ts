@@ -23,7 +23,6 @@ import {
 import { type VitBlockTokens, type VitConfig, vitExpectedShapes, vitFlops } from './config.js';
 import { ModelWeights, readModelWeights } from '../model-weights.js';
 
-
 /**
  * What a block shows a {@link VitTokenHook} after its attention branch, for one image.
  * Token 0 is the CLS token.
@@ -160,7 +159,6 @@ export class VitModel {
     this.#w.dispose();
   }
 
-
   /**
    * Embeds one image: normalised patches → linear embedding, CLS token prepended, position
    * embeddings added.
@@ -192,7 +190,6 @@ export class VitModel {
     });
     return { tokens, sizes: undefined, positions: Int32Array.from({ length: g * g + 1 }, (_, i) => i - 1) };
   }
-
 
   /**
    * The attention branch of block `layer`: x + Proj(Attn(LN₁(x))). With `sizes`, log(size)
