@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fromArray, tensor } from '../ops/creation.js';
 import { Random } from '../random.js';
-import { ColumnNormAccumulator } from './column-norm.js';
+import { ColumnNormAccumulator, columnSqHost, columnSqScalar } from './column-norm.js';
 
 const f = Math.fround;
 
@@ -153,4 +153,39 @@ describe('ColumnNormAccumulator', () => {
       expect(host.tokens).toBe(ops.tokens);
     });
   }
+
+  it('the host term (SIMD where available) equals a token-by-token float64 sum of float32 squares, bit for bit', () => {
+    const rng = new Random(41);
+    // Odd and even widths (the kernel pairs columns), token counts around its blocks of four,
+    // and a batch of several MiB that streams through the kernel in chunks.
+    const cases: [number, number][] = [[1, 1], [1, 6], [2, 3], [3, 4], [5, 9], [192, 128], [193, 131], [3, 400_001]];
+    for (const [d, tokens] of cases) {
+      const x = new Float32Array(d * tokens);
+      for (let i = 0; i < x.length; i++) {
+        // Magnitudes from subnormal squares up to near float32 overflow, and exact zeros.
+        const r = rng.uniform();
+        x[i] = r < 0.05 ? 0 : r < 0.1 ? rng.normal() * 1e-23 : r < 0.15 ? rng.normal() * 1e18 : rng.normal() * 3;
+      }
+      const want = new Float64Array(d);
+      for (let t = 0; t < tokens; t++) for (let j = 0; j < d; j++) want[j] += f(x[t * d + j] * x[t * d + j]);
+      const info = { tokens, count: 1, matrixShape: [tokens, d], weightShape: [tokens, 1] };
+      expect(columnSqScalar(x, tokens, d)).toEqual(want);
+      expect(columnSqHost(x, info, 7, false)).toEqual(Float32Array.from(want));
+      expect(columnSqHost(x, info, 7, true)).toEqual(Float32Array.from(want, (v) => f(v) / 7));
+    }
+  });
+
+  it('a wide batch on the host path equals the op-by-op path bit for bit', () => {
+    const rng = new Random(5);
+    const d = 193;
+    const host = new ColumnNormAccumulator(d);
+    const ops = new ColumnNormAccumulator(d);
+    for (const tokens of [130, 1, 67]) {
+      const x = new Float32Array(tokens * d);
+      for (let i = 0; i < x.length; i++) x[i] = rng.normal() * 4;
+      host.update(tensor(x, [1, tokens, d]));
+      ops.update(tensor(x, [1, tokens, d]), { weights: tensor(new Float32Array(tokens).fill(1), [1, tokens]) });
+      expect(host.value().dataSync()).toEqual(ops.value().dataSync());
+    }
+  });
 });

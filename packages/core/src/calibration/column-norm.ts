@@ -8,11 +8,35 @@ import { RunningAverage } from './running.js';
 /**
  * The column norm term on the host: Σ_t x_tj² with each square rounded to float32 and the
  * sum run in float64 in token order (as `sum(square(x), axis 0)` on the reference backend),
- * rounded to float32, then divided by n when scaled.
+ * rounded to float32, then divided by n when scaled. Runs in WebAssembly SIMD where it is
+ * available (same roundings, same order), else in plain JS.
+ *
+ * @param x - the batch's inputs, row-major `[tokens, d_in]`
+ * @param info - the validated batch (its token count and `[tokens, d_in]` shape)
+ * @param nNew - the sample count after the batch
+ * @param scaled - divide by nNew (float32 accumulation)
+ * @returns the term, d_in float32 values
+ * @internal
  */
-function columnSqHost(x: Float32Array, info: BatchInfo, nNew: number, scaled: boolean): Float32Array {
+export function columnSqHost(x: Float32Array, info: BatchInfo, nNew: number, scaled: boolean): Float32Array {
   const d = info.matrixShape[1];
-  const tokens = info.tokens;
+  const sums = columnSqSimd(x, info.tokens, d) ?? columnSqScalar(x, info.tokens, d);
+  const out = new Float32Array(d);
+  if (scaled) for (let j = 0; j < d; j++) out[j] = Math.fround(sums[j]) / nNew;
+  else out.set(sums);
+  return out;
+}
+
+/**
+ * Σ_t x_tj² in plain JS: each square rounded to float32, summed in float64 in token order.
+ *
+ * @param x - row-major `[tokens, d]`
+ * @param tokens - rows of x
+ * @param d - columns of x
+ * @returns the d float64 sums
+ * @internal
+ */
+export function columnSqScalar(x: Float32Array, tokens: number, d: number): Float64Array {
   const acc = new Float64Array(d);
   // Four tokens per visit of acc[j]: the same float64 additions in the same order as one
   // token at a time, with a quarter of the loads and stores of acc.
@@ -37,10 +61,172 @@ function columnSqHost(x: Float32Array, info: BatchInfo, nNew: number, scaled: bo
       acc[j] += Math.fround(v * v);
     }
   }
-  const out = new Float32Array(d);
-  if (scaled) for (let j = 0; j < d; j++) out[j] = Math.fround(acc[j]) / nNew;
-  else out.set(acc);
+  return acc;
+}
+
+// The SIMD kernel. Its module is assembled here from its bytes, once per d (so every row
+// offset inside the loop is a constant), and imports one memory shared by all d: float64
+// sums at 0, then a chunk of the batch's rows. A float32 product of two float32 values is
+// the double product rounded once, as Math.fround(v * v), and f64x2 lanes add each column's
+// squares in token order, so the sums are those of columnSqScalar bit for bit.
+
+/** Bytes of the batch copied into the kernel's memory per call. */
+const CHUNK_BYTES = 1 << 20;
+const PAGE = 1 << 16;
+
+function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
   return out;
+}
+
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
+const name = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
+const get = (i: number): number[] => [0x20, ...uleb(i)];
+const set = (i: number): number[] => [0x21, ...uleb(i)];
+const tee = (i: number): number[] => [0x22, ...uleb(i)];
+const i32 = (v: number): number[] => [0x41, ...sleb(v)];
+const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...uleb(op), ...imm];
+const I32_ADD = 0x6a;
+const I32_MUL = 0x6c;
+const I32_AND = 0x71;
+const I32_LT_U = 0x49;
+const I32_GE_U = 0x4f;
+const F32_MUL = 0x94;
+const F64_ADD = 0xa0;
+const F64_PROMOTE = 0xbb;
+
+// Parameters and locals of colsq(x, tokens, acc): byte pointers and the token count.
+const X = 0;
+const TOKENS = 1;
+const ACC = 2;
+const P = 3;
+const Q = 4;
+const PAIRS_END = 5;
+const BLOCK_END = 6;
+const END = 7;
+const V = 8;
+const S = 9;
+
+/**
+ * The loop over blocks of `b` tokens (b a power of two) from X while a whole block fits
+ * before `end` (the code leaving that bound on the stack): per column pair, two float64 sums
+ * gain the squares of the block's tokens in order; an odd last column goes one at a time.
+ */
+function tokenBlocks(d: number, b: number, end: number[]): number[] {
+  const rowBytes = 4 * d;
+  const pairs = d >> 1;
+  const square = (k: number): number[] => [...get(P), ...simd(0x5d, 3, ...uleb(k * rowBytes)), ...tee(V), ...get(V), ...simd(0xe6), ...simd(0x5f), ...simd(0xf0)];
+  const squareLast = (k: number): number[] => [...get(P), 0x2a, 2, ...uleb(k * rowBytes), ...tee(S), ...get(S), F32_MUL, F64_PROMOTE, F64_ADD];
+  const ks = Array.from({ length: b }, (_, k) => k);
+  return [
+    ...end, ...set(BLOCK_END),
+    0x02, 0x40, 0x03, 0x40,
+    ...get(X), ...get(BLOCK_END), I32_GE_U, 0x0d, 1,
+    ...get(X), ...set(P),
+    ...get(ACC), ...set(Q),
+    ...(pairs > 0
+      ? [
+          ...get(X), ...i32(8 * pairs), I32_ADD, ...set(PAIRS_END),
+          0x03, 0x40,
+          ...get(Q), ...get(Q), ...simd(0x00, 4, 0), ...ks.flatMap(square), ...simd(0x0b, 4, 0),
+          ...get(Q), ...i32(16), I32_ADD, ...set(Q),
+          ...get(P), ...i32(8), I32_ADD, ...tee(P), ...get(PAIRS_END), I32_LT_U, 0x0d, 0,
+          0x0b,
+        ]
+      : []),
+    ...(d % 2 === 1 ? [...get(Q), ...get(Q), 0x2b, 3, 0, ...ks.flatMap(squareLast), 0x39, 3, 0] : []),
+    ...get(X), ...i32(b * rowBytes), I32_ADD, ...set(X),
+    0x0c, 0,
+    0x0b, 0x0b,
+  ];
+}
+
+function columnSqModule(d: number): Uint8Array<ArrayBuffer> {
+  const rowBytes = 4 * d;
+  const code = [
+    ...get(X), ...get(TOKENS), ...i32(rowBytes), I32_MUL, I32_ADD, ...set(END),
+    // Blocks of four tokens, then the last tokens one at a time.
+    ...tokenBlocks(d, 4, [...get(X), ...get(TOKENS), ...i32(-4), I32_AND, ...i32(rowBytes), I32_MUL, I32_ADD]),
+    ...tokenBlocks(d, 1, get(END)),
+    0x0b,
+  ];
+  // Locals: five i32 (P, Q, PAIRS_END, BLOCK_END, END), one v128, one f32.
+  const body = [3, 5, 0x7f, 1, 0x7b, 1, 0x7d, ...code];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, [1, 0x60, 3, 0x7f, 0x7f, 0x7f, 0]),
+    ...section(2, [1, ...name('env'), ...name('memory'), 0x02, 0x00, 0x01]),
+    ...section(3, [1, 0]),
+    ...section(7, [1, ...name('colsq'), 0x00, 0]),
+    ...section(10, [1, ...uleb(body.length), ...body]),
+  ]);
+}
+
+type ColumnSqKernel = (x: number, tokens: number, acc: number) => void;
+
+let kernelMemory: WebAssembly.Memory | null | undefined;
+const kernels = new Map<number, ColumnSqKernel | null>();
+
+/** The kernel for rows of d values, or null where WebAssembly SIMD is not available. */
+function columnSqKernel(d: number): ColumnSqKernel | null {
+  let kernel = kernels.get(d);
+  if (kernel !== undefined) return kernel;
+  kernel = null;
+  if (kernelMemory !== null) {
+    try {
+      kernelMemory ??= new WebAssembly.Memory({ initial: 1 });
+      const instance = new WebAssembly.Instance(new WebAssembly.Module(columnSqModule(d)), { env: { memory: kernelMemory } });
+      kernel = instance.exports.colsq as ColumnSqKernel;
+    } catch {
+      // No WebAssembly or no SIMD here: every d takes the plain JS loop.
+      kernelMemory = null;
+    }
+  }
+  kernels.set(d, kernel);
+  return kernel;
+}
+
+/**
+ * Σ_t x_tj² by the SIMD kernel, the batch copied into its memory a chunk of rows at a time;
+ * null where the kernel is not available.
+ */
+function columnSqSimd(x: Float32Array, tokens: number, d: number): Float64Array | null {
+  const kernel = columnSqKernel(d);
+  if (kernel === null || kernelMemory == null) return null;
+  const memory = kernelMemory;
+  const accBytes = (8 * d + 15) & ~15;
+  const chunkTokens = Math.max(4, Math.floor(CHUNK_BYTES / (4 * d)) & ~3);
+  const rows = Math.min(tokens, chunkTokens);
+  const needed = accBytes + 4 * d * rows;
+  if (memory.buffer.byteLength < needed) memory.grow(Math.ceil((needed - memory.buffer.byteLength) / PAGE));
+  const buffer = memory.buffer;
+  new Float64Array(buffer, 0, d).fill(0);
+  const chunk = new Float32Array(buffer, accBytes, d * rows);
+  for (let t = 0; t < tokens; t += chunkTokens) {
+    const n = Math.min(chunkTokens, tokens - t);
+    chunk.set(x.subarray(t * d, (t + n) * d));
+    kernel(accBytes, n, 0);
+  }
+  return new Float64Array(buffer, 0, d).slice();
 }
 
 /**
