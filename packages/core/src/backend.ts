@@ -29,6 +29,14 @@ export interface Backend<H = unknown> {
   destroy?(): void;
   /** Notes for the docs: precision limits, modes, anything users should know. */
   readonly notes?: readonly string[];
+  /**
+   * True when the backend keeps tensors in this process's memory and computes on the calling
+   * thread (the reference backend, tfjs-cpu, tfjs-wasm, gpu.js in cpu mode): reading a tensor
+   * back is a plain copy, and the toolkit's own host kernels (WebAssembly SIMD, worker
+   * threads) are at least as fast as the backend's, so statistics such as the Hessian are
+   * computed with them. Unset means false (a GPU, or a native library with its own threads).
+   */
+  readonly onHost?: boolean;
 }
 
 /** Which kernels a backend runs natively and which fall back to the reference backend. */

@@ -137,6 +137,8 @@ export function createGpujsBackend(options: GpujsBackendOptions = {}): GpujsBack
     name: `gpujs-${mode}`,
     mode,
     resolvedMode,
+    // Storage is host arrays; in cpu mode the kernels also run on the calling thread.
+    onHost: resolvedMode === 'cpu',
     kernels: createGpujsKernels(runner) as Partial<Kernels<GpujsStorage>>,
     get cachedKernels() {
       return cache.size;

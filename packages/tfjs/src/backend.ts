@@ -173,6 +173,8 @@ export async function createTfjsBackend(options: TfjsBackendOptions = {}): Promi
       handle.dispose();
     },
     notes: notesFor(name),
+    // tfjs-cpu and tfjs-wasm compute on the calling thread in this process's memory.
+    onHost: name === 'cpu' || name === 'wasm',
   };
   tfjsBackends.add(backend);
   return backend;

@@ -150,7 +150,7 @@ export function upperCholeskyOfInverse(h: ArrayLike<number>, n: number): { facto
 }
 
 /**
- * The lazy batch update's product on another engine: returns Err·U[i1:i2, i2:] as a
+ * The lazy batch update's product by a fast matrix product: returns Err·U[i1:i2, i2:] as a
  * row-major float32 `[rows, cols − i2]` array, for `err` a row-major `[rows, i2 − i1]` array.
  */
 export type LazyUpdateProduct = (err: Float32Array, i1: number, i2: number) => Float32Array;
@@ -179,9 +179,9 @@ export type SparseGPTPattern = { readonly kind: 'unstructured'; readonly sparsit
  * @param u - row-major `[cols, cols]` upper factor from {@link upperCholeskyOfInverse}
  * @param pattern - unstructured sparsity or N:M (prune N of every M)
  * @param blockSize - B
- * @param product - computes the lazy update's product Err·U[i1:i2, i2:] elsewhere (a
- *   backend's native matmul), which is then subtracted on the host; without it the host
- *   loop runs over the non-zero errors
+ * @param product - computes the lazy update's product Err·U[i1:i2, i2:] with a fast matrix
+ *   product (WebAssembly SIMD, a backend's native matmul), which is then subtracted on the
+ *   host; without it the host loop runs over the non-zero errors
  * @returns keep mask, 1 = kept, row-major `[rows, cols]`
  */
 export function sparsegptBlocks(

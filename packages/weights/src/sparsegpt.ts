@@ -1,4 +1,5 @@
-import { HessianAccumulator, PruneError, Tensor, dispose, fromArray, matmul, referenceBackend, slice } from '@prune/core';
+import { HessianAccumulator, PruneError, Tensor, dispose, fromArray, matmul, referenceBackend } from '@prune/core';
+import { simdAvailable, simdMatmul } from '@prune/core/wasm';
 import type { AccumulatorOptions, Backend, PrunableLayer } from '@prune/core';
 import type { PrunedLayer, PruningMethod, SparsityTarget } from './method.js';
 import {
@@ -10,17 +11,18 @@ import {
   upperCholeskyOfInverseBlocked,
 } from './sparsegpt-kernels.js';
 
-// Order of Hessian above which a backend with a native matmul computes the factor by
-// recursive halving (matrix products on the backend) instead of the host's float64 loops.
+// Order of Hessian above which the factor is computed by recursive halving (matrix products)
+// instead of the host's float64 loops, where a fast matrix product is at hand.
 const BLOCKED_FACTOR_MIN = 512;
 
 /**
- * The matrix product of `backend` for host arrays, or undefined on the reference backend,
- * whose matmul is no faster than the host loops here.
+ * The matrix product SparseGPT's factor and lazy updates run on: WebAssembly SIMD on the host
+ * for backends that compute there (no copies through the backend), else the backend's own
+ * matmul; undefined on the reference backend without WebAssembly SIMD, whose matmul is no
+ * faster than the host loops here.
  */
-function backendGemm(backend: Backend): Gemm | undefined {
-  if (backend === referenceBackend) return undefined;
-  return (a, b, m, k, n) => {
+function gemmFor(backend: Backend): Gemm | undefined {
+  const native: Gemm = (a, b, m, k, n) => {
     const ta = fromArray(a, [m, k], 'float32', { backend });
     const tb = fromArray(b, [k, n], 'float32', { backend });
     const c = matmul(ta, tb);
@@ -30,6 +32,8 @@ function backendGemm(backend: Backend): Gemm | undefined {
       dispose([ta, tb, c]);
     }
   };
+  if (backend.onHost === true && simdAvailable()) return (a, b, m, k, n) => simdMatmul(a, b, m, k, n) ?? native(a, b, m, k, n);
+  return backend === referenceBackend ? undefined : native;
 }
 
 /** Options of {@link sparsegptPrune} and {@link sparsegpt}. */
@@ -153,7 +157,7 @@ function prepare(op: string, hessian: Tensor<'float32'>, percdamp: number, name:
     }
     work[j * n + j] = Math.fround(work[j * n + j] + damp);
   }
-  const gemm = backendGemm(hessian.backend);
+  const gemm = gemmFor(hessian.backend);
   const result = gemm !== undefined && n >= blockedMin ? upperCholeskyOfInverseBlocked(work, n, gemm) : upperCholeskyOfInverse(work, n);
   if ('pivot' in result) {
     throw new PruneError(
@@ -263,31 +267,20 @@ export function sparsegptPrune(weight: Tensor<'float32'>, hessian: Tensor<'float
   }
   const block = Math.min(blockSize, Math.max(cols, 1));
   // The lazy batch update is a [rows, B]·[B, tail] product per block — most of the work. A
-  // backend with a native matmul (tfjs-wasm's XNNPACK, WebGL) multiplies it far faster than
-  // the host loop; on the reference backend the host loop, which skips the zero errors of
-  // kept weights, is the faster one.
-  const backend = weight.backend;
-  let uploaded: Tensor<'float32'> | undefined;
+  // fast matrix product (WebAssembly SIMD, a backend's native matmul) does it far faster than
+  // the host loop, which otherwise runs over the non-zero errors.
+  const gemm = gemmFor(weight.backend);
   const product: LazyUpdateProduct | undefined =
-    backend === referenceBackend || cols <= block
+    gemm === undefined || cols <= block
       ? undefined
       : (err, i1, i2) => {
-          uploaded ??= fromArray(factor, [cols, cols], 'float32', { backend });
-          const e = fromArray(err, [rows, i2 - i1], 'float32', { backend });
-          const part = slice(uploaded, [i1, i2], [i2 - i1, cols - i2]);
-          const p = matmul(e, part);
-          try {
-            return p.dataSync() as Float32Array;
-          } finally {
-            dispose([e, part, p]);
-          }
+          const count = i2 - i1;
+          const tail = cols - i2;
+          const part = new Float32Array(count * tail);
+          for (let c = 0; c < count; c++) part.set(factor.subarray((i1 + c) * cols + i2, (i1 + c + 1) * cols), c * tail);
+          return gemm(err, part, rows, count, tail);
         };
-  let keep: Uint8Array;
-  try {
-    keep = sparsegptBlocks(w, rows, cols, factor, pattern, block, product);
-  } finally {
-    uploaded?.dispose();
-  }
+  const keep = sparsegptBlocks(w, rows, cols, factor, pattern, block, product);
   return {
     weight: fromArray(w, [rows, cols], 'float32', { backend: weight.backend }),
     mask: fromArray(keep, [rows, cols], 'bool', { backend: weight.backend }),

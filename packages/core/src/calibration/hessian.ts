@@ -1,23 +1,22 @@
 import { mul } from '../ops/elementwise.js';
 import { reshape, transpose } from '../ops/layout.js';
 import { matmul } from '../ops/linalg.js';
+import { gramUpper } from '../wasm/gemm.js';
 import type { Tensor } from '../tensor.js';
 import type { AccumulatorOptions, BatchInfo, CalibrationAccumulation, CalibrationWeighting, UpdateOptions } from './batch.js';
-import { RunningAverage } from './running.js';
+import { RunningAverage, type StridedTerm } from './running.js';
 
 const padTo4 = (n: number): number => (n + 3) & ~3;
 
 /**
- * The Hessian term on the host: (f·X)ᵀ(f·X) with f = √(2/n) rounded to float32 and each
- * f·x rounded to float32 (as `mul` then `matmul` compute it), sums in float64. XᵀX is
- * symmetric, so only its upper triangle is computed — 4×4 blocks of dot products over the
- * tokens of X's transposed, contiguous columns — and mirrored: half the multiply-adds of a
- * general matmul.
+ * The upper triangle of the Gram matrix (f·X)ᵀ(f·X) in plain JavaScript, for where the
+ * WebAssembly kernel is missing or its memory cannot hold the layer: each f·x rounded to float32
+ * (as `mul` then `matmul` compute it), sums in float64 over 4×4 blocks of dot products of X's
+ * transposed, contiguous columns.
+ * @returns `[d, d]` row-major, entries j ≥ i valid
+ * @internal
  */
-function hessianHost(x: Float32Array, info: BatchInfo, nNew: number, scaled: boolean): Float32Array {
-  const d = info.matrixShape[1];
-  const tokens = info.tokens;
-  const f = scaled ? Math.fround(Math.sqrt(2 / nNew)) : 1;
+export function gramUpperJs(x: Float32Array, tokens: number, d: number, f: number): Float32Array {
   const dp = padTo4(d);
   // xt[j·T + t] = f·x[t, j]; padded columns stay zero.
   const xt = new Float32Array(dp * tokens);
@@ -58,15 +57,23 @@ function hessianHost(x: Float32Array, info: BatchInfo, nNew: number, scaled: boo
         if (i >= d) break;
         for (let b = 0; b < 4; b++) {
           const j = j0 + b;
-          if (j >= d || j < i) continue;
-          const v = block[a * 4 + b];
-          h[i * d + j] = v;
-          h[j * d + i] = v;
+          if (j < d && j >= i) h[i * d + j] = block[a * 4 + b];
         }
       }
     }
   }
   return h;
+}
+
+/**
+ * The Hessian term on the host: the upper triangle of (f·X)ᵀ(f·X) with f = √(2/n) rounded to
+ * float32 and each f·x rounded to float32, as `mul` then `matmul` compute it — in WebAssembly
+ * SIMD with float32 sums where it runs (as BLAS sgemm sums), else in JavaScript.
+ */
+function hessianHost(x: Float32Array, info: BatchInfo, nNew: number, scaled: boolean): StridedTerm {
+  const d = info.matrixShape[1];
+  const f = scaled ? Math.fround(Math.sqrt(2 / nNew)) : 1;
+  return gramUpper(x, info.tokens, d, f) ?? { values: gramUpperJs(x, info.tokens, d, f), stride: d };
 }
 
 /**
@@ -102,7 +109,7 @@ export class HessianAccumulator {
    * @param options - sample weighting and accumulation precision
    */
   constructor(columns: number, options: AccumulatorOptions = {}) {
-    this.#avg = new RunningAverage('HessianAccumulator', columns, [columns, columns], 2, options);
+    this.#avg = new RunningAverage('HessianAccumulator', columns, [columns, columns], 2, options, true);
   }
 
   /** d_in. */

@@ -1,4 +1,5 @@
 import type { Backend } from '../backend.js';
+import { mirrorUpper } from '../wasm/gemm.js';
 import { PruneError, assert } from '../errors.js';
 import { fromArray, zeros } from '../ops/creation.js';
 import { add, cast, mul } from '../ops/elementwise.js';
@@ -37,17 +38,26 @@ export type BatchTerm = (
  * rounded the same way, without the intermediate tensors (the squared inputs, the
  * transposed copy) the op-by-op term allocates.
  */
-export type HostBatchTerm = (x: Float32Array, info: BatchInfo, nNew: number, scaled: boolean) => Float32Array;
+export type HostBatchTerm = (x: Float32Array, info: BatchInfo, nNew: number, scaled: boolean) => Float32Array | StridedTerm;
 
-function allFiniteHost(values: Float32Array): boolean {
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
-  return true;
+/**
+ * A 2-D batch term whose rows lie `stride` floats apart in `values` (a view into a kernel's
+ * memory, read at once). For a symmetric statistic only its upper triangle is read.
+ */
+export interface StridedTerm {
+  /** The entries, row i at `i·stride`. */
+  readonly values: Float32Array;
+  /** Floats from one row to the next. */
+  readonly stride: number;
 }
+
 
 /**
  * The running average shared by the calibration accumulators:
- * `S ← S · n/(n+b); n ← n+b; S ← S + term/n`. Holds the state as a tensor (float32) or
- * a float64 host array, and keeps it valid when a batch is rejected.
+ * `S ← S · n/(n+b); n ← n+b; S ← S + term/n`. Holds the state as a tensor (float32 on the
+ * inputs' backend), a float32 host array (batches whose term is computed on the host) or a
+ * float64 host array, and keeps it valid when a batch is rejected. A symmetric statistic
+ * keeps only its upper triangle on the host and mirrors it when read.
  * @internal
  */
 export class RunningAverage {
@@ -57,7 +67,9 @@ export class RunningAverage {
   readonly #weighting: CalibrationWeighting;
   readonly #accumulation: CalibrationAccumulation;
   readonly #hostScale: number;
+  readonly #symmetric: boolean;
   #state: Tensor | undefined;
+  #host32: Float32Array | undefined;
   #host: Float64Array | undefined;
   #backend: Backend | undefined;
   #n = 0;
@@ -70,8 +82,9 @@ export class RunningAverage {
    * @param shape - shape of the statistic
    * @param hostScale - factor applied to a raw batch term before averaging on the host
    * @param options - weighting and accumulation
+   * @param symmetric - the statistic is a symmetric `[d, d]` matrix
    */
-  constructor(op: string, columns: number, shape: readonly number[], hostScale: number, options: AccumulatorOptions) {
+  constructor(op: string, columns: number, shape: readonly number[], hostScale: number, options: AccumulatorOptions, symmetric = false) {
     this.#op = op;
     assert(Number.isInteger(columns) && columns >= 1, 'INVALID_ARGUMENT', () => `${op}: d_in must be a positive integer, got ${columns}`);
     const weighting = options.weighting ?? 'sequences';
@@ -91,6 +104,7 @@ export class RunningAverage {
     this.#weighting = weighting;
     this.#accumulation = accumulation;
     this.#hostScale = hostScale;
+    this.#symmetric = symmetric;
   }
 
   /** d_in. */
@@ -124,7 +138,8 @@ export class RunningAverage {
 
   /**
    * Validates a batch, computes its term, checks it is finite, then advances S and n.
-   * `hostTerm`, when given, replaces `term` for reference-backend inputs without weights.
+   * `hostTerm`, when given, replaces `term` for inputs without weights on a backend that
+   * computes on the host ({@link Backend.onHost}).
    */
   update(x: Tensor, options: UpdateOptions, term: BatchTerm, hostTerm?: HostBatchTerm): void {
     this.#checkAlive();
@@ -140,8 +155,23 @@ export class RunningAverage {
     const nNew = this.#n + info.count;
     const ratio = this.#n / nNew;
     const scaled = this.#accumulation === 'float32';
-    if (hostTerm !== undefined && x.backend === referenceBackend && options?.weights === undefined) {
-      this.#updateHost(x, info, nNew, ratio, scaled, hostTerm);
+    if (hostTerm !== undefined && x.backend.onHost === true && options?.weights === undefined) {
+      const values = x.backend === referenceBackend ? x.ref<Float32Array>().handle : (x.dataSync() as Float32Array);
+      const batch = hostTerm(values, info, nNew, scaled);
+      const { values: v, stride } = batch instanceof Float32Array ? { values: batch, stride: this.#rowLength } : batch;
+      if (!this.#finite(v, stride)) throw nonFiniteError(`${this.#op}.update`, x, undefined);
+      if (scaled) {
+        if (this.#host32 === undefined) {
+          this.#host32 = this.#state === undefined ? new Float32Array(this.#size) : (this.#state.dataSync() as Float32Array);
+          this.#state?.dispose();
+          this.#state = undefined;
+        }
+        // mul(S, ratio) rounds ratio to float32 and the product to float32; add rounds again.
+        this.#accumulate(this.#host32, v, stride, Math.fround(ratio), 1);
+      } else {
+        this.#accumulate((this.#host ??= new Float64Array(this.#size)), v, stride, ratio, this.#hostScale / nNew);
+      }
+      this.#advance(x, nNew, info);
       return;
     }
     // checkBatch verified both dtypes.
@@ -151,6 +181,11 @@ export class RunningAverage {
       throw nonFiniteError(`${this.#op}.update`, x, options?.weights);
     }
     if (scaled) {
+      if (this.#host32 !== undefined) {
+        // Earlier batches were summed on the host: the state moves to the backend.
+        this.#state = keep(fromArray(this.#read(this.#host32), this.#shape, 'float32', { backend: x.backend }));
+        this.#host32 = undefined;
+      }
       const previous = this.#state;
       if (previous === undefined) {
         // S starts at 0, and 0 · ratio + term is term exactly.
@@ -163,44 +198,60 @@ export class RunningAverage {
     } else {
       const batch = contribution.dataSync() as Float32Array;
       contribution.dispose();
-      const host = (this.#host ??= new Float64Array(batch.length));
-      const scale = this.#hostScale / nNew;
-      for (let i = 0; i < host.length; i++) host[i] = host[i] * ratio + batch[i] * scale;
+      this.#accumulate((this.#host ??= new Float64Array(this.#size)), batch, this.#rowLength, ratio, this.#hostScale / nNew);
     }
+    this.#advance(x, nNew, info);
+  }
+
+  get #size(): number {
+    return this.#shape.reduce((a, b) => a * b, 1);
+  }
+
+  /** Entries per row of the state (its last axis). */
+  get #rowLength(): number {
+    return this.#shape[this.#shape.length - 1];
+  }
+
+  #advance(x: Tensor, nNew: number, info: BatchInfo): void {
     this.#backend = x.backend;
     this.#n = nNew;
     this.#tokens += info.tokens;
   }
 
-  /**
-   * The host path of {@link RunningAverage.update}: the same recurrence with the same
-   * float32 roundings as `add(mul(S, ratio), term)`, updating the state's storage in place
-   * (the state is private, never handed out).
-   */
-  #updateHost(x: Tensor, info: BatchInfo, nNew: number, ratio: number, scaled: boolean, hostTerm: HostBatchTerm): void {
-    const batch = hostTerm(x.ref<Float32Array>().handle, info, nNew, scaled);
-    if (!allFiniteHost(batch)) throw nonFiniteError(`${this.#op}.update`, x, undefined);
-    if (scaled) {
-      if (this.#state === undefined) this.#state = keep(new Tensor(referenceBackend, batch, this.#shape, 'float32'));
-      else if (this.#state.backend === referenceBackend && this.#state.dtype === 'float32') {
-        const state = this.#state.ref<Float32Array>().handle;
-        // mul(S, ratio) rounds ratio to float32 and the product to float32; add rounds again.
-        const r = Math.fround(ratio);
-        for (let i = 0; i < state.length; i++) state[i] = Math.fround(state[i] * r) + batch[i];
-      } else {
-        const previous = this.#state;
-        const contribution = new Tensor(referenceBackend, batch, this.#shape, 'float32');
-        this.#state = keep(tidy(() => add(mul(previous, ratio), contribution)));
-        previous.dispose();
-      }
-    } else {
-      const host = (this.#host ??= new Float64Array(batch.length));
-      const scale = this.#hostScale / nNew;
-      for (let i = 0; i < host.length; i++) host[i] = host[i] * ratio + batch[i] * scale;
+  /** Whether every entry of a batch term the state reads (the upper triangle if symmetric) is finite. */
+  #finite(values: Float32Array, stride: number): boolean {
+    const cols = this.#rowLength;
+    const rows = this.#size / cols;
+    for (let i = 0; i < rows; i++) {
+      const at = i * stride;
+      for (let j = this.#symmetric ? i : 0; j < cols; j++) if (!Number.isFinite(values[at + j])) return false;
     }
-    this.#backend = x.backend;
-    this.#n = nNew;
-    this.#tokens += info.tokens;
+    return true;
+  }
+
+  /**
+   * `S ← S·ratio + term·scale` on a host state, entry by entry (only the upper triangle of a
+   * symmetric statistic). In float32 (`ratio` already rounded, scale 1) every step rounds as
+   * `add(mul(S, ratio), term)` does.
+   */
+  #accumulate(state: Float32Array | Float64Array, values: Float32Array, stride: number, ratio: number, scale: number): void {
+    const cols = this.#rowLength;
+    const rows = this.#size / cols;
+    const float32 = state instanceof Float32Array;
+    for (let i = 0; i < rows; i++) {
+      const at = i * stride;
+      const row = i * cols;
+      const from = this.#symmetric ? i : 0;
+      if (float32) for (let j = from; j < cols; j++) state[row + j] = Math.fround(state[row + j] * ratio) + values[at + j];
+      else for (let j = from; j < cols; j++) state[row + j] = state[row + j] * ratio + values[at + j] * scale;
+    }
+  }
+
+  /** A float32 copy of a host state, mirrored when symmetric. */
+  #read(state: Float32Array | Float64Array): Float32Array {
+    const out = Float32Array.from(state);
+    if (this.#symmetric) mirrorUpper(out, this.#rowLength);
+    return out;
   }
 
   /** S as a new float32 tensor (zeros before the first batch). */
@@ -208,7 +259,8 @@ export class RunningAverage {
     this.#checkAlive();
     const backend = this.#backend ?? getBackend();
     if (this.#state !== undefined) return cast(this.#state, 'float32');
-    if (this.#host !== undefined) return fromArray(Float32Array.from(this.#host), this.#shape, 'float32', { backend });
+    const host = this.#host32 ?? this.#host;
+    if (host !== undefined) return fromArray(this.#read(host), this.#shape, 'float32', { backend });
     return zeros(this.#shape, 'float32', { backend });
   }
 
@@ -217,6 +269,7 @@ export class RunningAverage {
     this.#checkAlive();
     this.#state?.dispose();
     this.#state = undefined;
+    this.#host32 = undefined;
     this.#host = undefined;
     this.#backend = undefined;
     this.#n = 0;
@@ -228,6 +281,7 @@ export class RunningAverage {
     if (this.#disposed) return;
     this.#state?.dispose();
     this.#state = undefined;
+    this.#host32 = undefined;
     this.#host = undefined;
     this.#disposed = true;
   }

@@ -14,6 +14,7 @@ import { selectionKernels } from './selection.js';
  */
 export const referenceBackend: Backend<TypedArray> & { readonly kernels: Kernels<TypedArray> } = {
   name: 'reference',
+  onHost: true,
   kernels: {
     ...elementwiseKernels,
     ...reduceKernels,

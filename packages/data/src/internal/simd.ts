@@ -1,24 +1,40 @@
-// Dot products of a block of rows with every centroid, in WebAssembly SIMD. The module is
-// assembled here from its bytes (no file, no download), once per row length `dim`, so every
-// address inside the inner loop is a constant offset from two running pointers.
-//
-// Register blocking: centroids are stored transposed in groups of four ([group][t][4] float32),
-// so one v128 load brings component t of four centroids; each row value x[t] is broadcast
-// (load32_splat) and multiplied into those lanes. The inner step handles ROW_TILE rows ×
-// GROUP_TILE groups (2 × 2: 4 accumulators, 16 multiply-adds per 4 loads, few enough registers
-// that V8 keeps everything in the 16 xmm registers), so every loaded vector is reused and the accumulators land directly as dot products of four centroids — no
-// horizontal sums. Products are summed in float32 lanes, as BLAS sgemm does for float32 data;
-// ‖c‖² − 2·x·c ranks the centroids of a row (a second function keeps the nearest two per lane,
-// so JS reads 12 numbers per row instead of k) and ‖x‖² is added to the two kept. A third
-// function computes ‖x − c‖² directly (float64 sums) where exact distances are needed.
+// Nearest centroids of a block of rows in WebAssembly SIMD, on the toolkit's dot-product
+// kernel (@prune/core/wasm: centroids transposed in groups of four, float32 sums as BLAS sgemm
+// does). The module is assembled from its bytes once per row length `dim`. ‖c‖² − 2·x·c ranks
+// the centroids of a row (a second function keeps the nearest two per lane, so JS reads 12
+// numbers per row instead of k) and ‖x‖² is added to the two kept. A third function computes
+// ‖x − c‖² directly (float64 sums) where exact distances are needed, a fourth sums rows into
+// their centroids in float64.
 
 import { PruneError } from '@prune/core';
+import {
+  ADD,
+  F32X4_ADD,
+  F32X4_MUL,
+  LOAD_F32,
+  LOAD_I32,
+  MUL,
+  NE,
+  ROW_TILE,
+  STORE_F64,
+  ZERO,
+  assembleModule,
+  dotsBody,
+  f32Bytes,
+  forLoop,
+  get,
+  i32,
+  i32Bytes,
+  load,
+  set,
+  simd,
+  store,
+  uleb,
+  v128const,
+} from '@prune/core/wasm';
 
 /** Rows per kernel call: a block of x and its dot products stay in cache. */
 export const BLOCK_ROWS = 256;
-
-/** Rows per register tile (the x block is padded to a multiple of it). */
-export const ROW_TILE = 2;
 
 /**
  * Groups of four centroids per register tile; an odd last group runs through a one-group
@@ -26,159 +42,8 @@ export const ROW_TILE = 2;
  */
 export const GROUP_TILE = 2;
 
-/** Steps of t unrolled per loop trip (the remainder of dim is unrolled after the loop). */
-const UNROLL = 2;
-
 /** Rows per kernel call (a multiple of ROW_TILE). */
 const CHUNK_ROWS = 32;
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-function section(id: number, body: number[]): number[] {
-  return [id, ...uleb(body.length), ...body];
-}
-
-function name(s: string): number[] {
-  return [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
-}
-
-const get = (i: number): number[] => [0x20, ...uleb(i)];
-const set = (i: number): number[] => [0x21, ...uleb(i)];
-const i32 = (v: number): number[] => [0x41, ...sleb(v)];
-const ADD = 0x6a;
-const MUL = 0x6c;
-const NE = 0x47;
-const GE_U = 0x4f;
-const simd = (op: number): number[] => [0xfd, ...uleb(op)];
-const load = (offset: number): number[] => [...simd(0x00), 0, ...uleb(offset)];
-const splat32 = (offset: number): number[] => [...simd(0x09), 0, ...uleb(offset)];
-const store = (offset: number): number[] => [...simd(0x0b), 0, ...uleb(offset)];
-const ZERO = [...simd(0x0c), ...new Array<number>(16).fill(0)];
-const F32X4_ADD = simd(0xe4);
-const F32X4_MUL = simd(0xe6);
-
-/** A counted loop `for (v = 0; v < limit; v++) body` over i32 locals. */
-function forLoop(v: number, limit: number, body: number[]): number[] {
-  return [
-    ...i32(0), ...set(v),
-    0x02, 0x40, 0x03, 0x40,
-    ...get(v), ...get(limit), GE_U, 0x0d, 1,
-    ...body,
-    ...get(v), ...i32(1), ADD, ...set(v),
-    0x0c, 0, 0x0b, 0x0b,
-  ];
-}
-
-/**
- * The function body of
- * dots(x, blocks, c, pairs, out, outStride): for each block b of ROW_TILE rows and each tile p
- * of C groups, out[(b·ROW_TILE + r)·outStride/4 + (p·C + g)·4 + q] =
- * Σ_t x[(b·ROW_TILE + r)·dim + t] · c[((p·C + g)·dim + t)·4 + q] (byte pointers).
- */
-function dotsBody(dim: number, C: number): number[] {
-  const R = ROW_TILE;
-  // params: 0 x, 1 blocks, 2 c, 3 pairs, 4 out, 5 outStride
-  // i32 locals: 6 b, 7 xp, 8 op, 9 p, 10 cp, 11 px, 12 pc, 13 pcEnd, 14 opp
-  // v128 locals: 15 .. 15+R·C−1 accumulators, then C centroid vectors, then the splat
-  const acc = (r: number, g: number): number => 15 + r * C + g;
-  const cv = (g: number, h: number): number => 15 + R * C + h * C + g;
-  const xs = (h: number): number => 15 + R * C + 2 * C + h;
-  // Steps t = u and u + 1 together: acc += x_t·c_t + x_{t+1}·c_{t+1}, one add on each
-  // accumulator's dependency chain per two products (the chains, not the adders, would
-  // otherwise bound the speed).
-  const pair = (u: number): number[] => {
-    const out: number[] = [];
-    for (let h = 0; h < 2; h++) for (let g = 0; g < C; g++) out.push(...get(12), ...load(g * dim * 16 + (u + h) * 16), ...set(cv(g, h)));
-    for (let r = 0; r < R; r++) {
-      for (let h = 0; h < 2; h++) out.push(...get(11), ...splat32(r * dim * 4 + (u + h) * 4), ...set(xs(h)));
-      for (let g = 0; g < C; g++) {
-        out.push(...get(acc(r, g)), ...get(xs(0)), ...get(cv(g, 0)), ...F32X4_MUL, ...get(xs(1)), ...get(cv(g, 1)), ...F32X4_MUL, ...F32X4_ADD, ...F32X4_ADD, ...set(acc(r, g)));
-      }
-    }
-    return out;
-  };
-  const single = (u: number): number[] => {
-    const out: number[] = [];
-    for (let g = 0; g < C; g++) out.push(...get(12), ...load(g * dim * 16 + u * 16), ...set(cv(g, 0)));
-    for (let r = 0; r < R; r++) {
-      out.push(...get(11), ...splat32(r * dim * 4 + u * 4), ...set(xs(0)));
-      for (let g = 0; g < C; g++) out.push(...get(acc(r, g)), ...get(xs(0)), ...get(cv(g, 0)), ...F32X4_MUL, ...F32X4_ADD, ...set(acc(r, g)));
-    }
-    return out;
-  };
-  const step = (u: number, last: number): number[] => (u + 1 < last ? pair(u) : single(u));
-  const main = dim - (dim % UNROLL);
-  const inner: number[] = [];
-  for (let r = 0; r < R; r++) for (let g = 0; g < C; g++) inner.push(...ZERO, ...set(acc(r, g)));
-  inner.push(...get(7), ...set(11), ...get(10), ...set(12));
-  if (main > 0) {
-    inner.push(...get(10), ...i32(main * 16), ADD, ...set(13));
-    const trip: number[] = [];
-    for (let u = 0; u < UNROLL; u += 2) trip.push(...step(u, UNROLL));
-    inner.push(
-      0x03, 0x40,
-      ...trip,
-      ...get(11), ...i32(UNROLL * 4), ADD, ...set(11),
-      ...get(12), ...i32(UNROLL * 16), ADD, ...set(12),
-      ...get(12), ...get(13), NE, 0x0d, 0,
-      0x0b,
-    );
-  }
-  for (let u = 0; u < dim - main; u += 2) inner.push(...step(u, dim - main));
-  for (let r = 0; r < R; r++) {
-    for (let g = 0; g < C; g++) {
-      inner.push(...get(14), ...get(5), ...i32(r), MUL, ADD, ...get(acc(r, g)), ...store(g * 16));
-    }
-  }
-  // Next row tile: x and the output row advance.
-  inner.push(...get(7), ...i32(R * dim * 4), ADD, ...set(7));
-  inner.push(...get(14), ...get(5), ...i32(R), MUL, ADD, ...set(14));
-  // Centroid tiles outside, row tiles inside: one tile of centroids (C·4·dim floats)
-  // stays in L1 while the call's rows stream past it.
-  const perTile = [
-    ...get(0), ...set(7),
-    ...get(8), ...set(14),
-    ...forLoop(6, 1, inner),
-    ...get(10), ...i32(C * dim * 16), ADD, ...set(10),
-    ...get(8), ...i32(C * 16), ADD, ...set(8),
-  ];
-  return [
-    0x02, 0x09, 0x7f, ...uleb(R * C + 2 * C + 2), 0x7b, // locals: 9 × i32, then the v128s
-    ...get(2), ...set(10),
-    ...get(4), ...set(8),
-    ...forLoop(9, 3, perTile),
-    0x0b,
-  ];
-}
-
-const LOAD_I32 = (offset: number): number[] => [0x28, 2, ...uleb(offset)];
-const LOAD_F32 = (offset: number): number[] => [0x2a, 2, ...uleb(offset)];
-const STORE_F64 = (offset: number): number[] => [0x39, 3, ...uleb(offset)];
-const f32Bytes = (v: number): number[] => Array.from(new Uint8Array(Float32Array.of(v).buffer));
-const i32Bytes = (v: number): number[] => Array.from(new Uint8Array(Int32Array.of(v).buffer));
-const v128const = (bytes: number[]): number[] => [...simd(0x0c), ...bytes];
 
 /**
  * nearest(dots, count, groups, cn, res): for each of `count` rows of dot products (stride
@@ -300,16 +165,13 @@ function accumulateBody(dim: number): number[] {
 }
 
 function moduleBytes(dim: number): Uint8Array<ArrayBuffer> {
-  const bodies = [dotsBody(dim, GROUP_TILE), nearestBody(), sqdistBody(dim), accumulateBody(dim), dotsBody(dim, 1)];
-  const bytes = [
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [3, 0x60, 6, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0, 0x60, 5, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0, 0x60, 4, 0x7f, 0x7f, 0x7f, 0x7f, 0]),
-    ...section(2, [1, ...name('env'), ...name('memory'), 0x02, 0x00, 0x01]),
-    ...section(3, [5, 0, 1, 1, 2, 0]),
-    ...section(7, [5, ...name('dots'), 0x00, 0, ...name('nearest'), 0x00, 1, ...name('sqdist'), 0x00, 2, ...name('accumulate'), 0x00, 3, ...name('dots1'), 0x00, 4]),
-    ...section(10, [5, ...bodies.flatMap((b) => [...uleb(b.length), ...b])]),
-  ];
-  return new Uint8Array(bytes);
+  return assembleModule([
+    { name: 'dots', params: 6, body: dotsBody(dim, GROUP_TILE) },
+    { name: 'nearest', params: 5, body: nearestBody() },
+    { name: 'sqdist', params: 5, body: sqdistBody(dim) },
+    { name: 'accumulate', params: 4, body: accumulateBody(dim) },
+    { name: 'dots1', params: 6, body: dotsBody(dim, 1) },
+  ]);
 }
 
 /** The kernels of one row length. */

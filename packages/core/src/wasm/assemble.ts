@@ -1,0 +1,122 @@
+// Byte encoders for hand-assembled WebAssembly modules: the toolkit's SIMD kernels are built
+// from their bytes at run time (no .wasm file to ship or fetch), specialised per size so the
+// inner loops address memory at constant offsets.
+
+/** Unsigned LEB128 encoding of `n` (sizes, indices, memory offsets). */
+export function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
+  return out;
+}
+
+/** Signed LEB128 encoding of `n` (`i32.const` immediates). */
+export function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+/** A module section: its id, then its byte length, then `body`. */
+export function section(id: number, body: number[]): number[] {
+  return [id, ...uleb(body.length), ...body];
+}
+
+/** A name (import, export) as a length-prefixed byte string. */
+export function name(s: string): number[] {
+  return [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
+}
+
+/** `local.get i`. */
+export const get = (i: number): number[] => [0x20, ...uleb(i)];
+/** `local.set i`. */
+export const set = (i: number): number[] => [0x21, ...uleb(i)];
+/** `local.tee i`. */
+export const tee = (i: number): number[] => [0x22, ...uleb(i)];
+/** `i32.const v`. */
+export const i32 = (v: number): number[] => [0x41, ...sleb(v)];
+/** `i32.add`. */
+export const ADD = 0x6a;
+/** `i32.mul`. */
+export const MUL = 0x6c;
+/** `i32.ne`. */
+export const NE = 0x47;
+/** `i32.ge_u`. */
+export const GE_U = 0x4f;
+/** A SIMD instruction (prefix 0xfd) by its opcode. */
+export const simd = (op: number): number[] => [0xfd, ...uleb(op)];
+/** `v128.load` at a constant offset from the address on the stack. */
+export const load = (offset: number): number[] => [...simd(0x00), 0, ...uleb(offset)];
+/** `v128.load32_splat`: one float32 broadcast to four lanes. */
+export const splat32 = (offset: number): number[] => [...simd(0x09), 0, ...uleb(offset)];
+/** `v128.store` at a constant offset. */
+export const store = (offset: number): number[] => [...simd(0x0b), 0, ...uleb(offset)];
+/** `v128.const` of sixteen bytes. */
+export const v128const = (bytes: number[]): number[] => [...simd(0x0c), ...bytes];
+/** `v128.const 0`. */
+export const ZERO = v128const(new Array<number>(16).fill(0));
+/** `f32x4.add`. */
+export const F32X4_ADD = simd(0xe4);
+/** `f32x4.mul`. */
+export const F32X4_MUL = simd(0xe6);
+/** `i32.load` at a constant offset (4-byte aligned). */
+export const LOAD_I32 = (offset: number): number[] => [0x28, 2, ...uleb(offset)];
+/** `f32.load` at a constant offset. */
+export const LOAD_F32 = (offset: number): number[] => [0x2a, 2, ...uleb(offset)];
+/** `f64.store` at a constant offset (8-byte aligned). */
+export const STORE_F64 = (offset: number): number[] => [0x39, 3, ...uleb(offset)];
+/** The four little-endian bytes of `v` as float32. */
+export const f32Bytes = (v: number): number[] => Array.from(new Uint8Array(Float32Array.of(v).buffer));
+/** The four little-endian bytes of `v` as int32. */
+export const i32Bytes = (v: number): number[] => Array.from(new Uint8Array(Int32Array.of(v).buffer));
+
+/** A counted loop `for (v = 0; v < limit; v++) body` over i32 locals. */
+export function forLoop(v: number, limit: number, body: number[]): number[] {
+  return [
+    ...i32(0), ...set(v),
+    0x02, 0x40, 0x03, 0x40,
+    ...get(v), ...get(limit), GE_U, 0x0d, 1,
+    ...body,
+    ...get(v), ...i32(1), ADD, ...set(v),
+    0x0c, 0, 0x0b, 0x0b,
+  ];
+}
+
+/** One function of {@link assembleModule}: its i32 parameter count, then its body bytes (locals and code, ending in `end`). */
+export interface AssembledFunction {
+  /** Export name. */
+  name: string;
+  /** Number of i32 parameters (every kernel takes byte pointers and counts, and returns nothing). */
+  params: number;
+  /** The function body: local declarations, then the code, then `end` (0x0b). */
+  body: number[];
+}
+
+/**
+ * The bytes of a module that imports its memory as `env.memory` and exports `functions`.
+ * @param functions - the kernels, each taking only i32 parameters
+ */
+export function assembleModule(functions: readonly AssembledFunction[]): Uint8Array<ArrayBuffer> {
+  const arities = [...new Set(functions.map((f) => f.params))];
+  const types = arities.flatMap((p) => [0x60, p, ...new Array<number>(p).fill(0x7f), 0]);
+  const bytes = [
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, [...uleb(arities.length), ...types]),
+    ...section(2, [1, ...name('env'), ...name('memory'), 0x02, 0x00, 0x01]),
+    ...section(3, [...uleb(functions.length), ...functions.flatMap((f) => uleb(arities.indexOf(f.params)))]),
+    ...section(7, [...uleb(functions.length), ...functions.flatMap((f, i) => [...name(f.name), 0x00, ...uleb(i)])]),
+    ...section(10, [...uleb(functions.length), ...functions.flatMap((f) => [...uleb(f.body.length), ...f.body])]),
+  ];
+  return new Uint8Array(bytes);
+}

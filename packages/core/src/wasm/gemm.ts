@@ -1,0 +1,195 @@
+// Float32 matrix products on the host in WebAssembly SIMD: C = A·B and the Gram matrix XᵀX
+// (upper triangle only, mirrored). Both run the shared dot-product kernel over slices of the
+// inner dimension: per slice, A's rows are copied contiguously and B is packed in groups of
+// four columns ([group][t][4]); chunks of 32 rows of A stay in L1 while every tile of B passes
+// over them, and the kernel adds each slice's products into C.
+import { assembleModule } from './assemble.js';
+import { ROW_TILE, dotsBody } from './dots.js';
+
+/** Length of one slice of the inner dimension: 32 rows × 128 floats of A is 16 KB, in L1. */
+const SLICE = 128;
+
+/** Rows of A per kernel call. */
+const CHUNK_ROWS = 32;
+
+
+interface Kernel {
+  /** Two groups of four columns per tile. */
+  dots: (x: number, blocks: number, c: number, tiles: number, out: number, outStride: number) => void;
+  /** One group per tile (an odd last group). */
+  dots1: (x: number, blocks: number, c: number, tiles: number, out: number, outStride: number) => void;
+}
+
+let memory: WebAssembly.Memory | null | undefined;
+const kernels = new Map<number, Kernel | null>();
+
+/** The accumulating kernels for slices of `dim` values, or null where WebAssembly SIMD is not available. */
+function kernelFor(dim: number): Kernel | null {
+  const have = kernels.get(dim);
+  if (have !== undefined) return have;
+  let kernel: Kernel | null = null;
+  try {
+    memory ??= new WebAssembly.Memory({ initial: 1 });
+    const bytes = assembleModule([
+      { name: 'dots', params: 6, body: dotsBody(dim, 2, true) },
+      { name: 'dots1', params: 6, body: dotsBody(dim, 1, true) },
+    ]);
+    const { exports } = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+    kernel = { dots: exports.dots as Kernel['dots'], dots1: exports.dots1 as Kernel['dots1'] };
+  } catch {
+    memory = memory ?? null;
+    kernel = null;
+  }
+  kernels.set(dim, kernel);
+  return kernel;
+}
+
+/**
+ * True when the WebAssembly SIMD matrix products run here (Node ≥ 16.4 and current browsers);
+ * where they do not, {@link simdMatmul} and {@link simdGram} return null.
+ */
+export function simdAvailable(): boolean {
+  return kernelFor(2) !== null;
+}
+
+/** The kernel memory, grown to at least `bytes`; null when it cannot grow that far. */
+function reserve(bytes: number): ArrayBuffer | null {
+  if (memory == null) return null;
+  const have = memory.buffer.byteLength;
+  if (bytes > have) {
+    try {
+      memory.grow(Math.ceil((bytes - have) / 65536));
+    } catch {
+      return null;
+    }
+  }
+  return memory.buffer;
+}
+
+/** Fills the kernel's A rows (`[rows][len]`) and packed B (`[group][len][4]`) for one slice. */
+type SliceFill = (a: Float32Array, b: Float32Array, start: number, len: number) => void;
+
+/**
+ * C (`[rowsPadded][groups·4]`, float32) = Σ over slices of A_slice · B_slice; with `upper`, a
+ * chunk of rows starting at row s only computes the columns from s on. Returns C's view in
+ * the kernel memory (valid until the next call) and its row stride in floats, or null.
+ */
+function products(m: number, n: number, k: number, upper: boolean, fill: SliceFill): { c: Float32Array; stride: number } | null {
+  if (kernelFor(SLICE) === null) return null;
+  const rows = Math.ceil(m / ROW_TILE) * ROW_TILE;
+  const groups = Math.ceil(n / 4);
+  const slice = Math.min(SLICE, k);
+  const aBytes = rows * slice * 4;
+  const bBytes = groups * slice * 16;
+  // One cache line more than the row needs: with rows a power of two apart (8 KB for d = 2048)
+  // every row of a chunk would map to the same L1 set, and the stores would evict each other.
+  const stride = groups * 16 + 64;
+  const cBytes = rows * stride;
+  const buffer = reserve(aBytes + bBytes + cBytes);
+  if (buffer === null) return null;
+  const aAt = 0;
+  const bAt = aBytes;
+  const cAt = aBytes + bBytes;
+  const c = new Float32Array(buffer, cAt, cBytes / 4);
+  c.fill(0);
+  for (let start = 0; start < k; start += SLICE) {
+    const len = Math.min(SLICE, k - start);
+    const kernel = kernelFor(len);
+    if (kernel === null) return null;
+    fill(new Float32Array(buffer, aAt, rows * len), new Float32Array(buffer, bAt, groups * len * 4), start, len);
+    for (let s = 0; s < m; s += CHUNK_ROWS) {
+      const blocks = Math.ceil(Math.min(CHUNK_ROWS, m - s) / ROW_TILE);
+      const x = aAt + s * len * 4;
+      const first = upper ? s >> 2 : 0;
+      const tiles = (groups - first) >> 1;
+      if (tiles > 0) kernel.dots(x, blocks, bAt + first * len * 16, tiles, cAt + s * stride + first * 16, stride);
+      if (((groups - first) & 1) === 1) kernel.dots1(x, blocks, bAt + (groups - 1) * len * 16, 1, cAt + s * stride + (groups - 1) * 16, stride);
+    }
+  }
+  return { c, stride: stride / 4 };
+}
+
+/**
+ * C = A·B in float32 (products summed in float32 lanes, as BLAS sgemm does), on the host in
+ * WebAssembly SIMD.
+ * @param a - `[m, k]` row-major
+ * @param b - `[k, n]` row-major
+ * @returns C `[m, n]` row-major, a new array; null where WebAssembly SIMD is not available or
+ *   its memory cannot hold the operands (callers then use their own loop)
+ */
+export function simdMatmul(a: Float32Array, b: Float32Array, m: number, k: number, n: number): Float32Array | null {
+  if (m === 0 || n === 0) return new Float32Array(m * n);
+  const result = products(m, n, k, false, (ap, bp, start, len) => {
+    for (let i = 0; i < m; i++) ap.set(a.subarray(i * k + start, i * k + start + len), i * len);
+    for (let t = 0; t < len; t++) {
+      const src = (start + t) * n;
+      for (let j = 0; j < n; j++) bp[(j >> 2) * len * 4 + t * 4 + (j & 3)] = b[src + j];
+    }
+  });
+  if (result === null) return null;
+  const { c, stride } = result;
+  if (k === 0) return new Float32Array(m * n);
+  if (stride === n) return c.slice(0, m * n);
+  const out = new Float32Array(m * n);
+  for (let i = 0; i < m; i++) out.set(c.subarray(i * stride, i * stride + n), i * n);
+  return out;
+}
+
+/**
+ * The upper triangle of the Gram matrix (s·X)ᵀ(s·X) of `X` (`[tokens, d]` row-major) in
+ * float32: each s·x rounded to float32 first (as scaling the tensor then multiplying does),
+ * products summed in float32 lanes; chunks of 32 rows only compute the columns from their
+ * first row on, about half the work of a general product.
+ * @returns row i at `values[i·stride]`, entries j ≥ i valid — a view into the kernel memory,
+ *   valid until the next call — or null where WebAssembly SIMD is not available or its memory
+ *   cannot hold the operands
+ * @internal
+ */
+export function gramUpper(x: Float32Array, tokens: number, d: number, scale: number): { values: Float32Array; stride: number } | null {
+  const f = Math.fround(scale);
+  const result = products(d, d, tokens, true, (ap, bp, start, len) => {
+    for (let t = 0; t < len; t++) {
+      const src = (start + t) * d;
+      for (let j = 0; j < d; j++) {
+        const v = Math.fround(x[src + j] * f);
+        ap[j * len + t] = v;
+        bp[(j >> 2) * len * 4 + t * 4 + (j & 3)] = v;
+      }
+    }
+  });
+  return result === null ? null : { values: result.c, stride: result.stride };
+}
+
+/**
+ * The Gram matrix (s·X)ᵀ(s·X) of `X` in float32 on the host in WebAssembly SIMD: each s·x
+ * rounded to float32 first, products summed in float32 lanes. Only the upper triangle is
+ * computed — about half the work of a general product — and mirrored, so the result is
+ * exactly symmetric.
+ * @param x - `[tokens, d]` row-major
+ * @param tokens - rows of X
+ * @param d - columns of X
+ * @param scale - s
+ * @returns `[d, d]` row-major, a new array; null where WebAssembly SIMD is not available or its
+ *   memory cannot hold the operands
+ */
+export function simdGram(x: Float32Array, tokens: number, d: number, scale: number): Float32Array | null {
+  const upper = gramUpper(x, tokens, d, scale);
+  if (upper === null) return null;
+  const out = new Float32Array(d * d);
+  if (tokens === 0) return out;
+  for (let i = 0; i < d; i++) out.set(upper.values.subarray(i * upper.stride + i, i * upper.stride + d), i * d + i);
+  mirrorUpper(out, d);
+  return out;
+}
+
+/** Mirrors the upper triangle of the `[d, d]` matrix `a` onto its lower one, in place, in cache-sized tiles. */
+export function mirrorUpper(a: Float32Array, d: number): void {
+  const tile = 64;
+  for (let i0 = 0; i0 < d; i0 += tile) {
+    const i1 = Math.min(d, i0 + tile);
+    for (let j0 = i0; j0 < d; j0 += tile) {
+      const j1 = Math.min(d, j0 + tile);
+      for (let i = i0; i < i1; i++) for (let j = Math.max(i + 1, j0); j < j1; j++) a[j * d + i] = a[i * d + j];
+    }
+  }
+}
