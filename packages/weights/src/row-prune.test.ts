@@ -2,7 +2,7 @@ import { applyMask, fromArray, nmMask, rowMask, tensor, thresholdMask, abs, mul,
 import { Random } from '@prune/core';
 import { describe, expect, it } from 'vitest';
 import { pruneMagnitude, pruneMagnitudeInPlace } from './magnitude.js';
-import { absKthBits } from './row-prune.js';
+import { absKthBits, pruneRowsLowest, rowKernelIsWasm } from './row-prune.js';
 import { pruneWanda } from './wanda.js';
 
 /** A [rows, cols] matrix with heavy ties (values from a small set), zeros of both signs. */
@@ -100,5 +100,46 @@ describe('fused row pruning (second implementation: the tensor ops score → mas
     expect(() => pruneMagnitudeInPlace(new Float32Array([1, Number.NaN]), [1, 2], { kind: 'unstructured', sparsity: 0.5 })).toThrow(expect.objectContaining({ code: 'NON_FINITE' }));
     expect(() => pruneMagnitudeInPlace(new Float32Array(6), [2, 2], { kind: 'unstructured', sparsity: 0.5 })).toThrow(expect.objectContaining({ code: 'SHAPE_MISMATCH' }));
     expect(() => pruneMagnitudeInPlace(new Float32Array(6), [2, 3], { kind: 'nm', prune: 2, group: 4 })).toThrow(/d_in = 3/);
+  });
+
+  it('the row kernel (WebAssembly here) equals the tensor path across its chunks, odd widths, infinite, subnormal and tied scores', () => {
+    expect(rowKernelIsWasm()).toBe(true);
+    const r = new Random(29);
+    // 70×2053 spans two kernel chunks of 2^17 weights; 64×7 and 3×1 are narrow rows.
+    for (const [rows, cols, infiniteRow] of [[70, 2053, 66], [64, 7, -1], [3, 1, -1], [33, 192, 20]]) {
+      // Ties (a small set of values) mixed with distinct values.
+      const data = tiedMatrix(r, rows, cols);
+      for (let i = 0; i < data.length; i += 3) data[i] = r.normal();
+      data[5 % data.length] = 1e-40; // subnormal weight
+      // An infinite score (in the second chunk of the wide case): the JS kernel takes over there.
+      if (infiniteRow >= 0) data[infiniteRow * cols + 5] = Infinity;
+      const norms = Float32Array.from({ length: cols }, (_, j) => (j % 11 === 0 ? 0 : j % 13 === 0 ? 1e-30 : r.uniform() * 50));
+      const w = fromArray(data, [rows, cols], 'float32');
+      const s = fromArray(norms, [cols], 'float32');
+      const scores = mul(abs(w), sqrt(reshape(s, [1, cols])));
+      for (const sparsity of rows * cols > 1e5 ? [0.5] : [0.5, 0.99, 0.01]) {
+        const want = rowMask(scores, { sparsity });
+        const got = pruneWanda(w, s, { kind: 'unstructured', sparsity });
+        expect(got.mask.dataSync()).toEqual(want.dataSync());
+        expect(bits(got.weight.dataSync() as Float32Array)).toEqual(bits(applyMask(w, want).dataSync() as Float32Array));
+      }
+      // Per-row magnitude through the same kernel (no column factors), pruning in place.
+      const inPlace = data.slice();
+      const mask = new Uint8Array(data.length);
+      pruneRowsLowest({ w: inPlace, rows, cols, out: inPlace, mask, op: 'test', name: 'w' }, Math.floor(cols * 0.5));
+      const want = rowMask(abs(w), { sparsity: 0.5 });
+      expect(mask).toEqual(want.dataSync());
+      expect(bits(inPlace)).toEqual(bits(applyMask(w, want).dataSync() as Float32Array));
+    }
+  });
+
+  it('a NaN score in a later chunk of the row kernel is reported at its row and column', () => {
+    const r = new Random(31);
+    const rows = 80;
+    const cols = 2048;
+    const data = normalMatrix(r, rows, cols);
+    data[75 * cols + 9] = Number.NaN;
+    const call = () => pruneWanda(fromArray(data, [rows, cols], 'float32'), fromArray(new Float32Array(cols).fill(2), [cols], 'float32'), { kind: 'unstructured', sparsity: 0.5 }, { name: 'fc' });
+    expect(call).toThrow(expect.objectContaining({ code: 'NON_FINITE', message: expect.stringMatching(/row 75, column 9/) }));
   });
 });

@@ -131,8 +131,14 @@ function scoreRowCounted(w: Float32Array, base: number, cols: number, scale: Flo
  * @returns the number of weights pruned
  */
 export function pruneRowsLowest(args: RowPruneArgs, k: number, from = 0, to = args.rows): number {
+  const kk = k < 0 ? 0 : k > args.cols ? args.cols : k;
+  if (kk > 0 && kk < args.cols && to > from && pruneRowsWasm(args, kk, from, to)) return (to - from) * kk;
+  return pruneRowsScalar(args, kk, from, to);
+}
+
+/** {@link pruneRowsLowest} in plain JS (k already clamped to [0, cols]). */
+function pruneRowsScalar(args: RowPruneArgs, kk: number, from: number, to: number): number {
   const { w, rows, cols, scale, out, mask, op, name } = args;
-  const kk = k < 0 ? 0 : k > cols ? cols : k;
   scratchRow(cols);
   const wBits = bitsOf(w);
   const outBits = bitsOf(out);
@@ -352,4 +358,304 @@ export function pruneMatrixThreshold(args: RowPruneArgs, sparsity: number): numb
     if (mask !== undefined) mask[i] = cut ? 0 : 1;
   }
   return pruned;
+}
+
+// The row kernel of pruneRowsLowest in WebAssembly, for the passes over every entry: scores
+// and their histogram, the k-th key's bucket, the output and mask with the bucket's members
+// collected (and the histogram cleared on the way). The few members per row are then settled
+// here in JS, as in pruneOneRow. A float32 product |w|·c is the double product rounded
+// once, so the keys are those of the JS kernel, and the results are identical bit for bit.
+// The module is assembled here from its bytes (nothing to ship or fetch); where WebAssembly
+// is missing the JS kernel runs.
+
+/** Weights per kernel call: the chunk of rows copied into the kernel's memory at once. */
+const WASM_CHUNK = 1 << 17;
+const WASM_PAGE = 1 << 16;
+const HIST_BYTES = 4 * KEY_BUCKETS;
+
+function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
+  return out;
+}
+
+function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
+const wasmName = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
+const get = (i: number): number[] => [0x20, ...uleb(i)];
+const set = (i: number): number[] => [0x21, ...uleb(i)];
+const tee = (i: number): number[] => [0x22, ...uleb(i)];
+const i32 = (v: number): number[] => [0x41, ...sleb(v)];
+const loadI32 = (offset = 0): number[] => [0x28, 2, ...uleb(offset)];
+const storeI32 = (offset = 0): number[] => [0x36, 2, ...uleb(offset)];
+const STORE8 = [0x3a, 0, 0];
+const LOAD_F32 = [0x2a, 2, 0];
+const F32_ABS = 0x8b;
+const F32_MUL = 0x94;
+const REINTERPRET = 0xbc;
+const ADD = 0x6a;
+const SUB = 0x6b;
+const AND = 0x71;
+const OR = 0x72;
+const XOR = 0x73;
+const SHL = 0x74;
+const SHR_S = 0x75;
+const SHR_U = 0x76;
+const EQ = 0x46;
+const LT_S = 0x48;
+const LT_U = 0x49;
+const GE_S = 0x4e;
+const GE_U = 0x4f;
+const SELECT = 0x1b;
+const BLOCK = [0x02, 0x40];
+const LOOP = [0x03, 0x40];
+const IF = [0x04, 0x40];
+const END = 0x0b;
+const br = (depth: number): number[] => [0x0c, depth];
+const brIf = (depth: number): number[] => [0x0d, depth];
+
+// Parameters of rows(): byte pointers into the memory, and counts.
+const W = 0; // the chunk's rows, pruned in place
+const ROWS = 1;
+const COLS = 2;
+const K = 3;
+const SCALE = 4;
+const MASK = 5;
+const KEYS = 6; // one row of keys
+const HIST = 7;
+const MEMBERS = 8; // columns of every row's bucket members, row after row
+const MEMBER_KEYS = 9; // their keys, at the same index
+const INFO = 10; // per row: first member, member count, members to prune
+// Locals.
+const R = 11;
+const JB = 12;
+const ROW_BYTES = 13;
+const KEY = 14;
+const MIN_KEY = 15;
+const BUCKET = 16;
+const BELOW = 17;
+const KEEP_FROM = 18;
+const TOP = 19;
+const MP = 20;
+const M_START = 21;
+const AT = 22;
+const KEEP = 23;
+const J = 24;
+const MASK_ROW = 25;
+const COUNT = 26;
+const KEY_DELTA = 27;
+const LOCALS = 17;
+
+/** `hist + 4·keyBucket(key)` for the key in local {@link KEY}. */
+const bucketAddress = (): number[] => [...get(HIST), ...get(KEY), ...i32(BUCKET_SHIFT), SHR_U, ...i32(FIRST_NON_NEGATIVE_BUCKET), XOR, ...i32(2), SHL, ADD];
+
+function rowKernelBytes(): Uint8Array<ArrayBuffer> {
+  const scoreAndCount = [
+    ...i32(INF_BITS), ...set(MIN_KEY),
+    ...i32(0), ...set(JB),
+    ...LOOP,
+    // keys[j] = bits(|w_j| · c_j)
+    ...get(KEYS), ...get(JB), ADD,
+    ...get(W), ...get(JB), ADD, ...LOAD_F32, F32_ABS,
+    ...get(SCALE), ...get(JB), ADD, ...LOAD_F32, F32_MUL, REINTERPRET,
+    ...tee(KEY), ...storeI32(),
+    // hist[bucket(key)]++
+    ...bucketAddress(), ...tee(AT), ...get(AT), ...loadI32(), ...i32(1), ADD, ...storeI32(),
+    ...get(KEY), ...get(MIN_KEY), ...get(KEY), ...get(MIN_KEY), LT_S, SELECT, ...set(MIN_KEY),
+    ...get(JB), ...i32(4), ADD, ...tee(JB), ...get(ROW_BYTES), LT_U, ...brIf(0),
+    END,
+  ];
+  // A NaN key is negative (sign bit) or in a bucket from +Infinity's up: clear the histogram
+  // and return the row, for the JS kernel to report.
+  const infBuckets = Array.from({ length: KEY_BUCKETS - INF_BUCKET }, (_, b) => [...get(HIST), ...loadI32(4 * (INF_BUCKET + b)), OR]).flat();
+  const nanCheck = [
+    ...get(MIN_KEY), ...i32(0), LT_S, ...infBuckets,
+    ...IF,
+    ...i32(0), ...set(JB),
+    ...LOOP,
+    ...get(KEYS), ...get(JB), ADD, ...loadI32(), ...set(KEY),
+    ...bucketAddress(), ...i32(0), ...storeI32(),
+    ...get(JB), ...i32(4), ADD, ...tee(JB), ...get(ROW_BYTES), LT_U, ...brIf(0),
+    END,
+    ...get(R), 0x0f,
+    END,
+  ];
+  // The bucket of the k-th lowest key, and the keys below it.
+  const findBucket = [
+    ...get(MIN_KEY), ...i32(BUCKET_SHIFT), SHR_U, ...i32(FIRST_NON_NEGATIVE_BUCKET), XOR, ...set(BUCKET),
+    ...i32(0), ...set(BELOW),
+    ...BLOCK, ...LOOP,
+    ...get(BELOW), ...get(HIST), ...get(BUCKET), ...i32(2), SHL, ADD, ...loadI32(), ADD, ...tee(COUNT), ...get(K), GE_S, ...brIf(1),
+    ...get(COUNT), ...set(BELOW),
+    ...get(BUCKET), ...i32(1), ADD, ...set(BUCKET),
+    ...br(0),
+    END, END,
+  ];
+  // Every entry outside the bucket written for good, the bucket's members collected
+  // (tentatively kept), the histogram cleared.
+  const writeRow = [
+    ...get(BUCKET), ...i32(FIRST_NON_NEGATIVE_BUCKET), SUB, ...tee(TOP), ...i32(BUCKET_SHIFT), SHL, ...i32(1), SUB, ...set(KEEP_FROM),
+    ...get(MP), ...set(M_START),
+    ...i32(0), ...set(JB),
+    ...i32(0), ...set(J),
+    ...LOOP,
+    ...get(KEYS), ...get(JB), ADD, ...loadI32(), ...set(KEY),
+    ...get(KEEP_FROM), ...get(KEY), SUB, ...i32(31), SHR_S, ...set(KEEP),
+    ...get(W), ...get(JB), ADD, ...tee(AT), ...get(AT), ...loadI32(), ...get(KEEP), AND, ...storeI32(),
+    ...get(MASK_ROW), ...get(J), ADD, ...get(KEEP), ...i32(1), AND, ...STORE8,
+    ...bucketAddress(), ...i32(0), ...storeI32(),
+    ...get(MP), ...get(J), ...storeI32(),
+    ...get(MP), ...get(KEY_DELTA), ADD, ...get(KEY), ...storeI32(),
+    ...get(MP), ...get(KEY), ...i32(BUCKET_SHIFT), SHR_U, ...get(TOP), EQ, ...i32(2), SHL, ADD, ...set(MP),
+    ...get(J), ...i32(1), ADD, ...set(J),
+    ...get(JB), ...i32(4), ADD, ...tee(JB), ...get(ROW_BYTES), LT_U, ...brIf(0),
+    END,
+    ...get(INFO), ...get(M_START), ...get(MEMBERS), SUB, ...i32(2), SHR_U, ...storeI32(0),
+    ...get(INFO), ...get(MP), ...get(M_START), SUB, ...i32(2), SHR_U, ...storeI32(4),
+    ...get(INFO), ...get(K), ...get(BELOW), SUB, ...storeI32(8),
+    ...get(INFO), ...i32(12), ADD, ...set(INFO),
+  ];
+  const code = [
+    ...get(COLS), ...i32(2), SHL, ...set(ROW_BYTES),
+    ...get(MASK), ...set(MASK_ROW),
+    ...get(MEMBERS), ...set(MP),
+    ...get(MEMBER_KEYS), ...get(MEMBERS), SUB, ...set(KEY_DELTA),
+    ...i32(0), ...set(R),
+    ...BLOCK, ...LOOP,
+    ...get(R), ...get(ROWS), GE_U, ...brIf(1),
+    ...scoreAndCount, ...nanCheck, ...findBucket, ...writeRow,
+    ...get(W), ...get(ROW_BYTES), ADD, ...set(W),
+    ...get(MASK_ROW), ...get(COLS), ADD, ...set(MASK_ROW),
+    ...get(R), ...i32(1), ADD, ...set(R),
+    ...br(0),
+    END, END,
+    ...get(ROWS),
+    END,
+  ];
+  const body = [1, LOCALS, 0x7f, ...code];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, [1, 0x60, 11, ...new Array<number>(11).fill(0x7f), 1, 0x7f]),
+    ...section(2, [1, ...wasmName('env'), ...wasmName('memory'), 0x02, 0x00, 0x01]),
+    ...section(3, [1, 0]),
+    ...section(7, [1, ...wasmName('rows'), 0x00, 0]),
+    ...section(10, [1, ...uleb(body.length), ...body]),
+  ]);
+}
+
+type RowKernel = (w: number, rows: number, cols: number, k: number, scale: number, mask: number, keys: number, hist: number, members: number, memberKeys: number, info: number) => number;
+
+let wasmMemory: WebAssembly.Memory | undefined;
+let rowKernel: RowKernel | null | undefined;
+
+/** The kernel, compiled on first use; null where WebAssembly is not available. */
+function getRowKernel(): RowKernel | null {
+  if (rowKernel !== undefined) return rowKernel;
+  try {
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(rowKernelBytes()), { env: { memory } });
+    wasmMemory = memory;
+    rowKernel = instance.exports.rows as RowKernel;
+  } catch {
+    rowKernel = null;
+  }
+  return rowKernel;
+}
+
+/** True when the row kernel runs in WebAssembly here (for tests and benchmarks). */
+export function rowKernelIsWasm(): boolean {
+  return getRowKernel() !== null;
+}
+
+/**
+ * {@link pruneRowsLowest} through the WebAssembly kernel, for 0 < k < cols; false (nothing
+ * done) where the kernel is not available.
+ */
+function pruneRowsWasm(args: RowPruneArgs, k: number, from: number, to: number): boolean {
+  const kernel = getRowKernel();
+  if (kernel === null || wasmMemory === undefined) return false;
+  const { w, cols, scale, out, mask } = args;
+  const chunkRows = Math.min(to - from, Math.max(1, Math.floor(WASM_CHUNK / cols)));
+  const n = chunkRows * cols;
+  // Layout: histogram, column factors, one row of keys, row info, the rows, their mask,
+  // the members' columns and keys (one more slot each: the kernel writes one past the last).
+  const scaleAt = HIST_BYTES;
+  const keysAt = scaleAt + 4 * cols;
+  const infoAt = keysAt + 4 * cols;
+  const wAt = infoAt + 12 * chunkRows;
+  const maskAt = wAt + 4 * n;
+  const membersAt = maskAt + ((n + 3) & ~3);
+  const memberKeysAt = membersAt + 4 * (n + 1);
+  const end = memberKeysAt + 4 * (n + 1);
+  const memory = wasmMemory;
+  if (memory.buffer.byteLength < end) memory.grow(Math.ceil((end - memory.buffer.byteLength) / WASM_PAGE));
+  const buffer = memory.buffer;
+  const factors = new Float32Array(buffer, scaleAt, cols);
+  if (scale === undefined) factors.fill(1);
+  else factors.set(scale.subarray(0, cols));
+  const rowsF32 = new Float32Array(buffer, wAt, n);
+  const rowsBits = new Int32Array(buffer, wAt, n);
+  const rowsMask = new Uint8Array(buffer, maskAt, n);
+  const members = new Int32Array(buffer, membersAt, n + 1);
+  const memberKeys = new Int32Array(buffer, memberKeysAt, n + 1);
+  const info = new Int32Array(buffer, infoAt, 3 * chunkRows);
+  for (let r0 = from; r0 < to; r0 += chunkRows) {
+    const rows = Math.min(chunkRows, to - r0);
+    rowsF32.set(w.subarray(r0 * cols, (r0 + rows) * cols));
+    const done = kernel(wAt, rows, cols, k, scaleAt, maskAt, keysAt, 0, membersAt, memberKeysAt, infoAt);
+    for (let i = 0; i < done; i++) settleMembers(rowsBits, rowsMask, members, memberKeys, info, i, cols);
+    out.set(rowsF32.subarray(0, done * cols), r0 * cols);
+    mask?.set(rowsMask.subarray(0, done * cols), r0 * cols);
+    // A NaN (or infinite) score in row r0 + done: the JS kernel takes over from there and
+    // raises the error at a NaN.
+    if (done < rows) {
+      pruneRowsScalar(args, k, r0 + done, to);
+      break;
+    }
+  }
+  return true;
+}
+
+/**
+ * Prunes the lowest of row i's bucket members that the kernel left kept: the (k − below)
+ * lowest keys, ties to the lower column (members are in column order).
+ */
+function settleMembers(bits: Int32Array, mask: Uint8Array, members: Int32Array, memberKeys: Int32Array, info: Int32Array, i: number, cols: number): void {
+  const first = info[3 * i];
+  const m = info[3 * i + 1];
+  const need = info[3 * i + 2];
+  const base = i * cols;
+  if (need === m) {
+    for (let t = first; t < first + m; t++) {
+      bits[base + members[t]] = 0;
+      mask[base + members[t]] = 0;
+    }
+    return;
+  }
+  const { pivot, equalTaken } = lowestKeysPivot(memberKeys, m, need, first);
+  let ties = equalTaken;
+  for (let t = first; t < first + m; t++) {
+    const key = memberKeys[t];
+    if (key < pivot || (key === pivot && ties-- > 0)) {
+      bits[base + members[t]] = 0;
+      mask[base + members[t]] = 0;
+    }
+  }
 }
