@@ -52,6 +52,21 @@ export interface StridedTerm {
 }
 
 
+function allFiniteHost(values: Float32Array): boolean {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
+  return true;
+}
+
+/** One row of the float32 running update: `S[j] ← fround(S[j]·ratio) + term[j]` for j in [from, to). */
+function accumulateRow32(state: Float32Array, at: number, values: Float32Array, termAt: number, from: number, to: number, ratio: number): void {
+  for (let j = from; j < to; j++) state[at + j] = Math.fround(state[at + j] * ratio) + values[termAt + j];
+}
+
+/** One row of the float64 running update: `S[j] ← S[j]·ratio + term[j]·scale` for j in [from, to). */
+function accumulateRow64(state: Float64Array, at: number, values: Float32Array, termAt: number, from: number, to: number, ratio: number, scale: number): void {
+  for (let j = from; j < to; j++) state[at + j] = state[at + j] * ratio + values[termAt + j] * scale;
+}
+
 /**
  * The running average shared by the calibration accumulators:
  * `S ← S · n/(n+b); n ← n+b; S ← S + term/n`. Holds the state as a tensor (float32 on the
@@ -159,7 +174,7 @@ export class RunningAverage {
       const values = x.backend === referenceBackend ? x.ref<Float32Array>().handle : (x.dataSync() as Float32Array);
       const batch = hostTerm(values, info, nNew, scaled);
       const { values: v, stride } = batch instanceof Float32Array ? { values: batch, stride: this.#rowLength } : batch;
-      if (!this.#finite(v, stride)) throw nonFiniteError(`${this.#op}.update`, x, undefined);
+      if (!allFiniteHost(values) || !this.#finite(v, stride)) throw nonFiniteError(`${this.#op}.update`, x, undefined);
       if (scaled) {
         if (this.#host32 === undefined) {
           this.#host32 = this.#state === undefined ? new Float32Array(this.#size) : (this.#state.dataSync() as Float32Array);
@@ -218,15 +233,18 @@ export class RunningAverage {
     this.#tokens += info.tokens;
   }
 
-  /** Whether every entry of a batch term the state reads (the upper triangle if symmetric) is finite. */
+  /**
+   * Whether a host batch term of finite inputs is finite (no float32 overflow): every entry,
+   * or for a symmetric statistic — a Gram matrix, whose entries are bounded by the largest
+   * diagonal one — the diagonal.
+   */
   #finite(values: Float32Array, stride: number): boolean {
     const cols = this.#rowLength;
-    const rows = this.#size / cols;
-    for (let i = 0; i < rows; i++) {
-      const at = i * stride;
-      for (let j = this.#symmetric ? i : 0; j < cols; j++) if (!Number.isFinite(values[at + j])) return false;
+    if (this.#symmetric) {
+      for (let i = 0; i < cols; i++) if (!Number.isFinite(values[i * stride + i])) return false;
+      return true;
     }
-    return true;
+    return allFiniteHost(values.subarray(0, this.#size));
   }
 
   /**
@@ -237,13 +255,10 @@ export class RunningAverage {
   #accumulate(state: Float32Array | Float64Array, values: Float32Array, stride: number, ratio: number, scale: number): void {
     const cols = this.#rowLength;
     const rows = this.#size / cols;
-    const float32 = state instanceof Float32Array;
     for (let i = 0; i < rows; i++) {
-      const at = i * stride;
-      const row = i * cols;
       const from = this.#symmetric ? i : 0;
-      if (float32) for (let j = from; j < cols; j++) state[row + j] = Math.fround(state[row + j] * ratio) + values[at + j];
-      else for (let j = from; j < cols; j++) state[row + j] = state[row + j] * ratio + values[at + j] * scale;
+      if (state instanceof Float32Array) accumulateRow32(state, i * cols, values, i * stride, from, cols, ratio);
+      else accumulateRow64(state, i * cols, values, i * stride, from, cols, ratio, scale);
     }
   }
 

@@ -106,14 +106,16 @@ export interface AssembledFunction {
 /**
  * The bytes of a module that imports its memory as `env.memory` and exports `functions`.
  * @param functions - the kernels, each taking only i32 parameters
+ * @param sharedMaximum - for a shared memory (worker threads), its maximum size in 64 KiB pages
  */
-export function assembleModule(functions: readonly AssembledFunction[]): Uint8Array<ArrayBuffer> {
+export function assembleModule(functions: readonly AssembledFunction[], sharedMaximum?: number): Uint8Array<ArrayBuffer> {
+  const limits = sharedMaximum === undefined ? [0x00, 0x01] : [0x03, 0x01, ...uleb(sharedMaximum)];
   const arities = [...new Set(functions.map((f) => f.params))];
   const types = arities.flatMap((p) => [0x60, p, ...new Array<number>(p).fill(0x7f), 0]);
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, [...uleb(arities.length), ...types]),
-    ...section(2, [1, ...name('env'), ...name('memory'), 0x02, 0x00, 0x01]),
+    ...section(2, [1, ...name('env'), ...name('memory'), 0x02, ...limits]),
     ...section(3, [...uleb(functions.length), ...functions.flatMap((f) => uleb(arities.indexOf(f.params)))]),
     ...section(7, [...uleb(functions.length), ...functions.flatMap((f, i) => [...name(f.name), 0x00, ...uleb(i)])]),
     ...section(10, [...uleb(functions.length), ...functions.flatMap((f) => [...uleb(f.body.length), ...f.body])]),

@@ -3,43 +3,78 @@
 // inner dimension: per slice, A's rows are copied contiguously and B is packed in groups of
 // four columns ([group][t][4]); chunks of 32 rows of A stay in L1 while every tile of B passes
 // over them, and the kernel adds each slice's products into C.
-import { assembleModule } from './assemble.js';
-import { ROW_TILE, dotsBody } from './dots.js';
+import { PruneError } from '../errors.js';
+import { builtinModule, pruneThreads } from '../threads.js';
+import { ROW_TILE } from './dots.js';
+import {
+  BUSY,
+  CHUNK_ROWS,
+  CONTROL_WORDS,
+  FAILED,
+  IDLE,
+  READY,
+  SHARED_PAGES,
+  SLICE,
+  STATE,
+  type SliceJob,
+  type SliceKernel,
+  compileSliceKernel,
+  postJob,
+  runChunks,
+} from './gemm-kernel.js';
 
-/** Length of one slice of the inner dimension: 32 rows × 128 floats of A is 16 KB, in L1. */
-const SLICE = 128;
+/** Fewest multiply-adds in a slice worth handing chunks to worker threads (about 0.3 ms of work). */
+const THREADED_MIN = 1 << 22;
 
-/** Rows of A per kernel call. */
-const CHUNK_ROWS = 32;
-
-
-interface Kernel {
-  /** Two groups of four columns per tile. */
-  dots: (x: number, blocks: number, c: number, tiles: number, out: number, outStride: number) => void;
-  /** One group per tile (an odd last group). */
-  dots1: (x: number, blocks: number, c: number, tiles: number, out: number, outStride: number) => void;
+interface WorkerThreadsModule {
+  Worker: new (url: URL, options: { workerData: unknown }) => { unref(): void; on(event: 'error', listener: () => void): void };
 }
 
+/** The kernel memory: shared with the worker threads where they exist. */
 let memory: WebAssembly.Memory | null | undefined;
-const kernels = new Map<number, Kernel | null>();
+let shared = false;
+const kernels = new Map<number, SliceKernel | null>();
+const pool: Int32Array[] = [];
+let slicesByWorkers = 0;
+
+/**
+ * What the matrix products' worker threads have done in this thread's lifetime: workers
+ * started, how many of them run, and slices they took part in. For diagnostics and tests
+ * (products started while workers are still starting run without them).
+ *
+ * @returns worker counts and slices shared with workers
+ */
+export function simdThreadActivity(): { workers: number; ready: number; slicesByWorkers: number } {
+  return { workers: pool.length, ready: pool.filter((c) => Atomics.load(c, READY) === 1).length, slicesByWorkers };
+}
+
+function kernelMemory(): WebAssembly.Memory | null {
+  if (memory !== undefined) return memory;
+  memory = null;
+  if (builtinModule('node:worker_threads') !== undefined) {
+    try {
+      memory = new WebAssembly.Memory({ initial: 1, maximum: SHARED_PAGES, shared: true });
+      shared = true;
+    } catch {
+      memory = null;
+    }
+  }
+  if (memory === null) {
+    try {
+      memory = new WebAssembly.Memory({ initial: 1 });
+    } catch {
+      memory = null;
+    }
+  }
+  return memory;
+}
 
 /** The accumulating kernels for slices of `dim` values, or null where WebAssembly SIMD is not available. */
-function kernelFor(dim: number): Kernel | null {
+function kernelFor(dim: number): SliceKernel | null {
   const have = kernels.get(dim);
   if (have !== undefined) return have;
-  let kernel: Kernel | null = null;
-  try {
-    memory ??= new WebAssembly.Memory({ initial: 1 });
-    const bytes = assembleModule([
-      { name: 'dots', params: 6, body: dotsBody(dim, 2, true) },
-      { name: 'dots1', params: 6, body: dotsBody(dim, 1, true) },
-    ]);
-    const { exports } = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
-    kernel = { dots: exports.dots as Kernel['dots'], dots1: exports.dots1 as Kernel['dots1'] };
-  } catch {
-    memory = memory ?? null;
-    kernel = null;
-  }
+  const mem = kernelMemory();
+  const kernel = mem === null ? null : compileSliceKernel(mem, dim, shared);
   kernels.set(dim, kernel);
   return kernel;
 }
@@ -53,17 +88,65 @@ export function simdAvailable(): boolean {
 }
 
 /** The kernel memory, grown to at least `bytes`; null when it cannot grow that far. */
-function reserve(bytes: number): ArrayBuffer | null {
-  if (memory == null) return null;
-  const have = memory.buffer.byteLength;
+function reserve(bytes: number): ArrayBufferLike | null {
+  const mem = kernelMemory();
+  if (mem === null) return null;
+  const have = mem.buffer.byteLength;
   if (bytes > have) {
     try {
-      memory.grow(Math.ceil((bytes - have) / 65536));
+      mem.grow(Math.ceil((bytes - have) / 65536));
     } catch {
       return null;
     }
   }
-  return memory.buffer;
+  return mem.buffer;
+}
+
+/** Control words of up to `n` running workers, starting any missing ones (which join later calls once running). */
+function helpers(n: number): Int32Array[] {
+  if (n <= 0 || !shared) return [];
+  const wt = builtinModule<WorkerThreadsModule>('node:worker_threads');
+  while (wt !== undefined && pool.length < n) {
+    const control = new Int32Array(new SharedArrayBuffer(4 * CONTROL_WORDS));
+    let worker;
+    try {
+      worker = new wt.Worker(new URL('./gemm-worker.js', import.meta.url), { workerData: { control: control.buffer, memory } });
+    } catch {
+      break; // no worker module here (running from sources): the caller works alone
+    }
+    // A worker that cannot start never sets READY and never gets work; without a listener
+    // its error would end the process.
+    worker.on('error', () => undefined);
+    worker.unref();
+    pool.push(control);
+  }
+  return pool.slice(0, n).filter((c) => Atomics.load(c, READY) === 1);
+}
+
+/** Adds one slice's products into C on the calling thread and the running workers. */
+function runSlice(kernel: SliceKernel, job: SliceJob): void {
+  const chunks = Math.ceil(job.m / CHUNK_ROWS);
+  const work = job.m * job.groups * 4 * job.len * (job.upper ? 0.5 : 1);
+  const workers = work < THREADED_MIN ? [] : helpers(Math.min(pruneThreads(), chunks) - 1);
+  const step = workers.length + 1;
+  if (workers.length > 0) slicesByWorkers++;
+  workers.forEach((control, w) => {
+    postJob(control, job, w + 1, step);
+    Atomics.store(control, STATE, BUSY);
+    Atomics.notify(control, STATE);
+  });
+  let failed = false;
+  try {
+    runChunks(kernel, job, 0, step);
+  } finally {
+    // Whatever happened here, no worker may still be writing into C afterwards.
+    for (const control of workers) {
+      Atomics.wait(control, STATE, BUSY);
+      failed ||= Atomics.load(control, STATE) === FAILED;
+      Atomics.store(control, STATE, IDLE);
+    }
+  }
+  if (failed) throw new PruneError('KERNEL_UNAVAILABLE', 'a worker thread of the WebAssembly matrix product failed; call setPruneThreads(1) to compute on the calling thread only');
 }
 
 /** Fills the kernel's A rows (`[rows][len]`) and packed B (`[group][len][4]`) for one slice. */
@@ -91,20 +174,14 @@ function products(m: number, n: number, k: number, upper: boolean, fill: SliceFi
   const bAt = aBytes;
   const cAt = aBytes + bBytes;
   const c = new Float32Array(buffer, cAt, cBytes / 4);
-  c.fill(0);
+  // Without any slice the product is zero; otherwise the first slice writes C.
+  if (k === 0) c.fill(0);
   for (let start = 0; start < k; start += SLICE) {
     const len = Math.min(SLICE, k - start);
     const kernel = kernelFor(len);
     if (kernel === null) return null;
     fill(new Float32Array(buffer, aAt, rows * len), new Float32Array(buffer, bAt, groups * len * 4), start, len);
-    for (let s = 0; s < m; s += CHUNK_ROWS) {
-      const blocks = Math.ceil(Math.min(CHUNK_ROWS, m - s) / ROW_TILE);
-      const x = aAt + s * len * 4;
-      const first = upper ? s >> 2 : 0;
-      const tiles = (groups - first) >> 1;
-      if (tiles > 0) kernel.dots(x, blocks, bAt + first * len * 16, tiles, cAt + s * stride + first * 16, stride);
-      if (((groups - first) & 1) === 1) kernel.dots1(x, blocks, bAt + (groups - 1) * len * 16, 1, cAt + s * stride + (groups - 1) * 16, stride);
-    }
+    runSlice(kernel, { len, aAt, bAt, cAt, stride, m, groups, upper, add: start > 0 });
   }
   return { c, stride: stride / 4 };
 }

@@ -1,0 +1,116 @@
+// The slice kernel of the host matrix products and how one slice's rows are shared out:
+// used by the calling thread (gemm.ts) and by its worker threads (gemm-worker.ts) alike.
+import { assembleModule } from './assemble.js';
+import { ROW_TILE, dotsBody } from './dots.js';
+
+/** Length of one slice of the inner dimension: 32 rows × 128 floats of A is 16 KB, in L1. */
+export const SLICE = 128;
+
+/** Rows of A per kernel call; threads take every n-th chunk. */
+export const CHUNK_ROWS = 32;
+
+/** Maximum size of the shared kernel memory, in 64 KiB pages (4 GiB, all of wasm32). */
+export const SHARED_PAGES = 65536;
+
+/** A dot-product kernel: see {@link dotsBody} for its parameters. */
+type Dots = (x: number, blocks: number, c: number, tiles: number, out: number, outStride: number) => void;
+
+/** The dot-product kernels of one slice length. */
+export interface SliceKernel {
+  /** Two groups of four columns per tile, added into C. */
+  dots: Dots;
+  /** One group per tile (an odd last group), added into C. */
+  dots1: Dots;
+  /** Two groups per tile, written into C (the first slice: C needs no zeroing). */
+  set: Dots;
+  /** One group per tile, written into C. */
+  set1: Dots;
+}
+
+/**
+ * Compiles the kernels for slices of `dim` values on `memory`; null where WebAssembly SIMD (or,
+ * for a shared memory, WebAssembly threads) is not available.
+ */
+export function compileSliceKernel(memory: WebAssembly.Memory, dim: number, shared: boolean): SliceKernel | null {
+  try {
+    const bytes = assembleModule(
+      [
+        { name: 'dots', params: 6, body: dotsBody(dim, 2, true) },
+        { name: 'dots1', params: 6, body: dotsBody(dim, 1, true) },
+        { name: 'set', params: 6, body: dotsBody(dim, 2, false) },
+        { name: 'set1', params: 6, body: dotsBody(dim, 1, false) },
+      ],
+      shared ? SHARED_PAGES : undefined,
+    );
+    const { exports } = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+    return { dots: exports.dots as Dots, dots1: exports.dots1 as Dots, set: exports.set as Dots, set1: exports.set1 as Dots };
+  } catch {
+    return null;
+  }
+}
+
+/** One slice of a product, as byte offsets into the kernel memory. */
+export interface SliceJob {
+  /** Length of the slice (the kernel's dim). */
+  len: number;
+  /** A's rows for the slice, `[rows][len]`. */
+  aAt: number;
+  /** B packed for the slice, `[group][len][4]`. */
+  bAt: number;
+  /** C, `[rows][stride]`. */
+  cAt: number;
+  /** C's row stride in bytes. */
+  stride: number;
+  /** Rows of A and C. */
+  m: number;
+  /** Groups of four columns of B and C. */
+  groups: number;
+  /** Compute only the columns from each chunk's first row on (a symmetric product). */
+  upper: boolean;
+  /** Add into C (every slice but the first) rather than write it. */
+  add: boolean;
+}
+
+/** Adds the slice's products into the chunks `first, first + step, …` of C's rows. */
+export function runChunks(kernel: SliceKernel, job: SliceJob, first: number, step: number): void {
+  const { len, aAt, bAt, cAt, stride, m, groups, upper } = job;
+  const two = job.add ? kernel.dots : kernel.set;
+  const one = job.add ? kernel.dots1 : kernel.set1;
+  for (let s = first * CHUNK_ROWS; s < m; s += step * CHUNK_ROWS) {
+    const blocks = Math.ceil(Math.min(CHUNK_ROWS, m - s) / ROW_TILE);
+    const x = aAt + s * len * 4;
+    const from = upper ? s >> 2 : 0;
+    const tiles = (groups - from) >> 1;
+    if (tiles > 0) two(x, blocks, bAt + from * len * 16, tiles, cAt + s * stride + from * 16, stride);
+    if (((groups - from) & 1) === 1) one(x, blocks, bAt + (groups - 1) * len * 16, 1, cAt + s * stride + (groups - 1) * 16, stride);
+  }
+}
+
+// Control words of a worker (Int32Array over a shared buffer): its state, then the job.
+/** Slot of the worker's state. */
+export const STATE = 0;
+/** Slot the worker sets to 1 once it runs. */
+export const READY = 1;
+/** First slot of the job: len, aAt, bAt, cAt, stride, m, groups, upper, add, first chunk, step. */
+export const JOB = 2;
+/** Number of control words. */
+export const CONTROL_WORDS = JOB + 11;
+/** State: waiting for a job. */
+export const IDLE = 0;
+/** State: a job is posted. */
+export const BUSY = 1;
+/** State: the job is done. */
+export const DONE = 2;
+/** State: the job failed (a trap); the caller raises it. */
+export const FAILED = 3;
+
+/** Writes a job and its share of chunks into a worker's control words. */
+export function postJob(control: Int32Array, job: SliceJob, first: number, step: number): void {
+  control.set([job.len, job.aAt, job.bAt, job.cAt, job.stride, job.m, job.groups, job.upper ? 1 : 0, job.add ? 1 : 0, first, step], JOB);
+}
+
+/** Reads a job posted by {@link postJob}: the job, its first chunk and the chunk step. */
+export function readJob(control: Int32Array): { job: SliceJob; first: number; step: number } {
+  const [len, aAt, bAt, cAt, stride, m, groups, upper, add, first, step] = control.subarray(JOB, JOB + 11);
+  return { job: { len, aAt, bAt, cAt, stride, m, groups, upper: upper === 1, add: add === 1 }, first, step };
+}
