@@ -466,7 +466,8 @@ const LOCALS = 17;
 /** `hist + 4·keyBucket(key)` for the key in local {@link KEY}. */
 const bucketAddress = (): number[] => [...get(HIST), ...get(KEY), ...i32(BUCKET_SHIFT), SHR_U, ...i32(FIRST_NON_NEGATIVE_BUCKET), XOR, ...i32(2), SHL, ADD];
 
-function rowKernelBytes(): Uint8Array<ArrayBuffer> {
+/** The body of `rows`, the kernel for any row length, one entry at a time. */
+function scalarRowsBody(): number[] {
   const scoreAndCount = [
     ...i32(INF_BITS), ...set(MIN_KEY),
     ...i32(0), ...set(JB),
@@ -549,39 +550,206 @@ function rowKernelBytes(): Uint8Array<ArrayBuffer> {
     ...get(ROWS),
     END,
   ];
-  const body = [1, LOCALS, 0x7f, ...code];
+  return [1, LOCALS, 0x7f, ...code];
+}
+
+const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...uleb(op), ...imm];
+const V_LOAD = simd(0x00, 4, 0);
+const V_STORE = simd(0x0b, 4, 0);
+const I8X16_SPLAT = simd(0x0f);
+const I32X4_SPLAT = simd(0x11);
+const I32X4_EXTRACT = (lane: number): number[] => simd(0x1b, lane);
+const I32X4_EQ = simd(0x37);
+const V_AND = simd(0x4e);
+const V_ANY_TRUE = simd(0x53);
+const STORE32_LANE0 = simd(0x5a, 0, 0, 0);
+const I8X16_NARROW_S = simd(0x65);
+const I16X8_NARROW_S = simd(0x85);
+const I32X4_SHR_S = simd(0xac);
+const I32X4_SHR_U = simd(0xad);
+const I32X4_SUB = simd(0xb1);
+const I32X4_MIN_S = simd(0xb6);
+const I32X4_MAX_S = simd(0xb8);
+const F32X4_ABS = simd(0xe0);
+const F32X4_MUL = simd(0xe6);
+const MEMORY_FILL = [0xfc, 11, 0];
+
+// Further locals of rows4.
+const MAX_KEY = 28;
+const V_MIN = 29;
+const V_MAX = 30;
+const V_KEEP_FROM = 31;
+const V_TOP = 32;
+const V_KEY = 33;
+const V_KEEP = 34;
+
+/** Horizontal min (or max) of the four lanes of a v128 local into an i32 local. */
+function lanesTo(v: number, out: number, lt: boolean): number[] {
+  const code = [...get(v), ...I32X4_EXTRACT(0), ...set(out)];
+  for (let lane = 1; lane < 4; lane++) {
+    code.push(...get(v), ...I32X4_EXTRACT(lane), ...tee(KEY), ...get(out), ...get(KEY), ...get(out), lt ? LT_S : 0x4a, SELECT, ...set(out));
+  }
+  return code;
+}
+
+/**
+ * The body of `rows4`, the kernel for row lengths divisible by 4: the scores, the output and
+ * the mask four entries at a time in SIMD; the histogram counted one key at a time; the
+ * bucket's members collected only from groups of four that hold one; the histogram cleared by
+ * one fill over the span of buckets between the row's lowest and highest key.
+ */
+function simdRowsBody(): number[] {
+  const scoreMinMax = [
+    ...i32(INF_BITS), ...I32X4_SPLAT, ...set(V_MIN),
+    ...i32(0), ...I32X4_SPLAT, ...set(V_MAX),
+    ...i32(0), ...set(JB),
+    ...LOOP,
+    ...get(KEYS), ...get(JB), ADD,
+    ...get(W), ...get(JB), ADD, ...V_LOAD, ...F32X4_ABS,
+    ...get(SCALE), ...get(JB), ADD, ...V_LOAD, ...F32X4_MUL, ...tee(V_KEY),
+    ...V_STORE,
+    ...get(V_MIN), ...get(V_KEY), ...I32X4_MIN_S, ...set(V_MIN),
+    ...get(V_MAX), ...get(V_KEY), ...I32X4_MAX_S, ...set(V_MAX),
+    ...get(JB), ...i32(16), ADD, ...tee(JB), ...get(ROW_BYTES), LT_U, ...brIf(0),
+    END,
+    ...lanesTo(V_MIN, MIN_KEY, true),
+    ...lanesTo(V_MAX, MAX_KEY, false),
+  ];
+  const countOne = (lane: number): number[] => [
+    ...get(KEYS), ...get(JB), ADD, ...loadI32(4 * lane), ...set(KEY),
+    ...bucketAddress(), ...tee(AT), ...get(AT), ...loadI32(), ...i32(1), ADD, ...storeI32(),
+  ];
+  const count = [
+    ...i32(0), ...set(JB),
+    ...LOOP,
+    ...countOne(0), ...countOne(1), ...countOne(2), ...countOne(3),
+    ...get(JB), ...i32(16), ADD, ...tee(JB), ...get(ROW_BYTES), LT_U, ...brIf(0),
+    END,
+  ];
+  // hist[bucket(MIN_KEY) .. bucket(MAX_KEY)] = 0 (keyBucket is monotone in the keys' signed order).
+  const clearHistogram = [
+    ...get(HIST), ...get(MIN_KEY), ...i32(BUCKET_SHIFT), SHR_U, ...i32(FIRST_NON_NEGATIVE_BUCKET), XOR, ...tee(COUNT), ...i32(2), SHL, ADD,
+    ...i32(0),
+    ...get(MAX_KEY), ...i32(BUCKET_SHIFT), SHR_U, ...i32(FIRST_NON_NEGATIVE_BUCKET), XOR, ...i32(1), ADD, ...get(COUNT), SUB, ...i32(2), SHL,
+    ...MEMORY_FILL,
+  ];
+  const infBuckets = Array.from({ length: KEY_BUCKETS - INF_BUCKET }, (_, b) => [...get(HIST), ...loadI32(4 * (INF_BUCKET + b)), OR]).flat();
+  const nanCheck = [...get(MIN_KEY), ...i32(0), LT_S, ...infBuckets, ...IF, ...clearHistogram, ...get(R), 0x0f, END];
+  const findBucket = [
+    ...get(MIN_KEY), ...i32(BUCKET_SHIFT), SHR_U, ...i32(FIRST_NON_NEGATIVE_BUCKET), XOR, ...set(BUCKET),
+    ...i32(0), ...set(BELOW),
+    ...BLOCK, ...LOOP,
+    ...get(BELOW), ...get(HIST), ...get(BUCKET), ...i32(2), SHL, ADD, ...loadI32(), ADD, ...tee(COUNT), ...get(K), GE_S, ...brIf(1),
+    ...get(COUNT), ...set(BELOW),
+    ...get(BUCKET), ...i32(1), ADD, ...set(BUCKET),
+    ...br(0),
+    END, END,
+  ];
+  const collectOne = (lane: number): number[] => [
+    ...get(KEYS), ...get(JB), ADD, ...loadI32(4 * lane), ...set(KEY),
+    ...get(MP), ...get(J), ...i32(lane), ADD, ...storeI32(),
+    ...get(MP), ...get(KEY_DELTA), ADD, ...get(KEY), ...storeI32(),
+    ...get(MP), ...get(KEY), ...i32(BUCKET_SHIFT), SHR_U, ...get(TOP), EQ, ...i32(2), SHL, ADD, ...set(MP),
+  ];
+  const writeRow = [
+    ...get(BUCKET), ...i32(FIRST_NON_NEGATIVE_BUCKET), SUB, ...tee(TOP), ...I32X4_SPLAT, ...set(V_TOP),
+    ...get(TOP), ...i32(BUCKET_SHIFT), SHL, ...i32(1), SUB, ...I32X4_SPLAT, ...set(V_KEEP_FROM),
+    ...get(MP), ...set(M_START),
+    ...i32(0), ...set(JB),
+    ...i32(0), ...set(J),
+    ...LOOP,
+    ...get(KEYS), ...get(JB), ADD, ...V_LOAD, ...set(V_KEY),
+    // keep = (keepFrom − key) >> 31: all ones for keys at or above the bucket's first key
+    ...get(V_KEEP_FROM), ...get(V_KEY), ...I32X4_SUB, ...i32(31), ...I32X4_SHR_S, ...set(V_KEEP),
+    ...get(W), ...get(JB), ADD, ...tee(AT), ...get(AT), ...V_LOAD, ...get(V_KEEP), ...V_AND, ...V_STORE,
+    // the four mask bytes: keep narrowed to bytes (−1 or 0), then & 1
+    ...get(MASK_ROW), ...get(J), ADD,
+    ...get(V_KEEP), ...get(V_KEEP), ...I16X8_NARROW_S, ...tee(V_KEEP), ...get(V_KEEP), ...I8X16_NARROW_S,
+    ...i32(1), ...I8X16_SPLAT, ...V_AND, ...STORE32_LANE0,
+    ...get(V_KEY), ...i32(BUCKET_SHIFT), ...I32X4_SHR_U, ...get(V_TOP), ...I32X4_EQ, ...V_ANY_TRUE,
+    ...IF, ...collectOne(0), ...collectOne(1), ...collectOne(2), ...collectOne(3), END,
+    ...get(J), ...i32(4), ADD, ...set(J),
+    ...get(JB), ...i32(16), ADD, ...tee(JB), ...get(ROW_BYTES), LT_U, ...brIf(0),
+    END,
+    ...clearHistogram,
+    ...get(INFO), ...get(M_START), ...get(MEMBERS), SUB, ...i32(2), SHR_U, ...storeI32(0),
+    ...get(INFO), ...get(MP), ...get(M_START), SUB, ...i32(2), SHR_U, ...storeI32(4),
+    ...get(INFO), ...get(K), ...get(BELOW), SUB, ...storeI32(8),
+    ...get(INFO), ...i32(12), ADD, ...set(INFO),
+  ];
+  const code = [
+    ...get(COLS), ...i32(2), SHL, ...set(ROW_BYTES),
+    ...get(MASK), ...set(MASK_ROW),
+    ...get(MEMBERS), ...set(MP),
+    ...get(MEMBER_KEYS), ...get(MEMBERS), SUB, ...set(KEY_DELTA),
+    ...i32(0), ...set(R),
+    ...BLOCK, ...LOOP,
+    ...get(R), ...get(ROWS), GE_U, ...brIf(1),
+    ...scoreMinMax, ...count, ...nanCheck, ...findBucket, ...writeRow,
+    ...get(W), ...get(ROW_BYTES), ADD, ...set(W),
+    ...get(MASK_ROW), ...get(COLS), ADD, ...set(MASK_ROW),
+    ...get(R), ...i32(1), ADD, ...set(R),
+    ...br(0),
+    END, END,
+    ...get(ROWS),
+    END,
+  ];
+  // Locals: the i32 ones up to MAX_KEY, then the v128 ones.
+  return [2, MAX_KEY - R + 1, 0x7f, V_KEEP - V_MIN + 1, 0x7b, ...code];
+}
+
+/** The kernel module: `rows` (any row length) and, with SIMD, `rows4` (lengths divisible by 4). */
+function rowKernelBytes(withSimd: boolean): Uint8Array<ArrayBuffer> {
+  const bodies = withSimd ? [scalarRowsBody(), simdRowsBody()] : [scalarRowsBody()];
+  const exports = withSimd ? [...wasmName('rows'), 0x00, 0, ...wasmName('rows4'), 0x00, 1] : [...wasmName('rows'), 0x00, 0];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, [1, 0x60, 11, ...new Array<number>(11).fill(0x7f), 1, 0x7f]),
     ...section(2, [1, ...wasmName('env'), ...wasmName('memory'), 0x02, 0x00, 0x01]),
-    ...section(3, [1, 0]),
-    ...section(7, [1, ...wasmName('rows'), 0x00, 0]),
-    ...section(10, [1, ...uleb(body.length), ...body]),
+    ...section(3, [bodies.length, ...bodies.map(() => 0)]),
+    ...section(7, [bodies.length, ...exports]),
+    ...section(10, [bodies.length, ...bodies.flatMap((b) => [...uleb(b.length), ...b])]),
   ]);
 }
 
 type RowKernel = (w: number, rows: number, cols: number, k: number, scale: number, mask: number, keys: number, hist: number, members: number, memberKeys: number, info: number) => number;
 
-let wasmMemory: WebAssembly.Memory | undefined;
-let rowKernel: RowKernel | null | undefined;
-
-/** The kernel, compiled on first use; null where WebAssembly is not available. */
-function getRowKernel(): RowKernel | null {
-  if (rowKernel !== undefined) return rowKernel;
-  try {
-    const memory = new WebAssembly.Memory({ initial: 1 });
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(rowKernelBytes()), { env: { memory } });
-    wasmMemory = memory;
-    rowKernel = instance.exports.rows as RowKernel;
-  } catch {
-    rowKernel = null;
-  }
-  return rowKernel;
+/** The compiled kernels: for any row length, and (with SIMD) for lengths divisible by 4. */
+interface RowKernels {
+  readonly rows: RowKernel;
+  readonly rows4: RowKernel | undefined;
 }
 
-/** True when the row kernel runs in WebAssembly here (for tests and benchmarks). */
-export function rowKernelIsWasm(): boolean {
-  return getRowKernel() !== null;
+let wasmMemory: WebAssembly.Memory | undefined;
+let rowKernels: RowKernels | null | undefined;
+
+/** The kernels, compiled on first use; null where WebAssembly is not available. */
+function getRowKernels(): RowKernels | null {
+  if (rowKernels !== undefined) return rowKernels;
+  rowKernels = null;
+  for (const withSimd of [true, false]) {
+    try {
+      const memory = new WebAssembly.Memory({ initial: 1 });
+      const { exports } = new WebAssembly.Instance(new WebAssembly.Module(rowKernelBytes(withSimd)), { env: { memory } });
+      wasmMemory = memory;
+      rowKernels = { rows: exports.rows as RowKernel, rows4: exports.rows4 as RowKernel | undefined };
+      break;
+    } catch {
+      // Without SIMD, the scalar kernel alone; without WebAssembly, none.
+    }
+  }
+  return rowKernels;
+}
+
+/**
+ * Which row kernel runs here (for tests and benchmarks): `'simd'` (WebAssembly SIMD for row
+ * lengths divisible by 4, scalar WebAssembly for others), `'wasm'`, or `'js'`.
+ *
+ * @returns the kernel kind
+ */
+export function rowKernelKind(): 'simd' | 'wasm' | 'js' {
+  const kernels = getRowKernels();
+  return kernels === null ? 'js' : kernels.rows4 !== undefined ? 'simd' : 'wasm';
 }
 
 /**
@@ -589,9 +757,10 @@ export function rowKernelIsWasm(): boolean {
  * done) where the kernel is not available.
  */
 function pruneRowsWasm(args: RowPruneArgs, k: number, from: number, to: number): boolean {
-  const kernel = getRowKernel();
-  if (kernel === null || wasmMemory === undefined) return false;
+  const kernels = getRowKernels();
+  if (kernels === null || wasmMemory === undefined) return false;
   const { w, cols, scale, out, mask } = args;
+  const kernel = cols % 4 === 0 && kernels.rows4 !== undefined ? kernels.rows4 : kernels.rows;
   const chunkRows = Math.min(to - from, Math.max(1, Math.floor(WASM_CHUNK / cols)));
   const n = chunkRows * cols;
   // Layout: histogram, column factors, one row of keys, row info, the rows, their mask,
