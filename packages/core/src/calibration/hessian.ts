@@ -86,11 +86,17 @@ function hessianHost(x: Float32Array, info: BatchInfo, nNew: number, scaled: boo
  * so after any number of batches `H = (2/N)·Σ_batches XᵀX`. Per-token weights g scale the
  * rows of X first (H = (2/N)·Σ (g⊙X)ᵀ(g⊙X)).
  *
- * Precision: with the default `'float32'` accumulation the update runs in float32 on the
- * inputs' backend exactly as the reference does (the scaling by sqrt(2/n) is applied to X
- * before the product, as there). `'float64'` computes each batch's XᵀX on the backend, then
- * averages on the host in float64 — one d_in² download per batch, and no drift from
- * rescaling a float32 H over hundreds of batches.
+ * Precision: with the default `'float32'` accumulation the update runs in float32 as the
+ * reference does (the scaling by sqrt(2/n) is applied to X before the product, as there).
+ * `'float64'` averages each batch's XᵀX on the host in float64 — no drift from rescaling a
+ * float32 H over hundreds of batches.
+ *
+ * Where: for inputs on a backend that computes on the host (`backend.onHost`: reference,
+ * tfjs-cpu, tfjs-wasm) without per-token weights, each batch's XᵀX is the upper triangle from
+ * the WebAssembly SIMD Gram kernel (float32 sums, as BLAS sums; worker threads for large
+ * layers, see `setPruneThreads`), H is kept on the host and mirrored when read. Otherwise
+ * (GPU backends, per-token weights) the backend computes `matmul(transpose(X), X)` and H stays
+ * on it.
  *
  * Memory: O(d_in²) for H (plus one d_in² batch product), never the inputs.
  *
