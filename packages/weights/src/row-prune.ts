@@ -802,6 +802,10 @@ function pruneRowsWasm(args: RowPruneArgs, k: number, from: number, to: number):
   return true;
 }
 
+/** Bucket sizes up to which members are settled by an insertion sort of their keys. */
+const SMALL_BUCKET = 48;
+const smallKeys = new Int32Array(SMALL_BUCKET);
+
 /**
  * Prunes the lowest of row i's bucket members that the kernel left kept: the (k − below)
  * lowest keys, ties to the lower column (members are in column order).
@@ -818,8 +822,26 @@ function settleMembers(bits: Int32Array, mask: Uint8Array, members: Int32Array, 
     }
     return;
   }
-  const { pivot, equalTaken } = lowestKeysPivot(memberKeys, m, need, first);
-  let ties = equalTaken;
+  let pivot: number;
+  let ties: number;
+  if (m <= SMALL_BUCKET) {
+    // A few members (the usual case): sort a copy of their keys by insertion.
+    const sorted = smallKeys;
+    for (let t = 0; t < m; t++) {
+      const key = memberKeys[first + t];
+      let u = t;
+      for (; u > 0 && sorted[u - 1] > key; u--) sorted[u] = sorted[u - 1];
+      sorted[u] = key;
+    }
+    pivot = sorted[need - 1];
+    let below = need - 1;
+    while (below > 0 && sorted[below - 1] === pivot) below--;
+    ties = need - below;
+  } else {
+    const found = lowestKeysPivot(memberKeys, m, need, first);
+    pivot = found.pivot;
+    ties = found.equalTaken;
+  }
   for (let t = first; t < first + m; t++) {
     const key = memberKeys[t];
     if (key < pivot || (key === pivot && ties-- > 0)) {
