@@ -174,7 +174,10 @@ export class RunningAverage {
       const values = x.backend === referenceBackend ? x.ref<Float32Array>().handle : (x.dataSync() as Float32Array);
       const batch = hostTerm(values, info, nNew, scaled);
       const { values: v, stride } = batch instanceof Float32Array ? { values: batch, stride: this.#rowLength } : batch;
-      if (!allFiniteHost(values) || !this.#finite(v, stride)) throw nonFiniteError(`${this.#op}.update`, x, undefined);
+      // A column-wise term (not symmetric) is non-finite wherever its column holds a non-finite
+      // input (squares add up, NaN and ±Infinity carry through), so its own check covers the
+      // inputs; a Gram term's diagonal-only check needs them scanned.
+      if ((this.#symmetric && !allFiniteHost(values)) || !this.#finite(v, stride)) throw nonFiniteError(`${this.#op}.update`, x, undefined);
       if (scaled) {
         if (this.#host32 === undefined) {
           this.#host32 = this.#state === undefined ? new Float32Array(this.#size) : (this.#state.dataSync() as Float32Array);
