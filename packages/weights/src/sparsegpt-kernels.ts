@@ -1,3 +1,4 @@
+import type { MatmulStructure } from '@prune/core/wasm';
 import { runObsBlock } from './obs-block.js';
 import { absKthBits } from './row-prune.js';
 
@@ -288,8 +289,11 @@ export function sparsegptBlocks(
   return keep;
 }
 
-/** C = A·B for row-major float32 A `[m, k]` and B `[k, n]`, on some engine (a backend's matmul). */
-export type Gemm = (a: Float32Array, b: Float32Array, m: number, k: number, n: number) => Float32Array;
+/**
+ * C = A·B for row-major float32 A `[m, k]` and B `[k, n]`, on some engine (WebAssembly SIMD, a
+ * backend's matmul); `structure` tells which blocks of zeros it may skip.
+ */
+export type Gemm = (a: Float32Array, b: Float32Array, m: number, k: number, n: number, structure?: MatmulStructure) => Float32Array;
 
 /** Row-major transpose of `[rows, cols]`. */
 function transposed(a: Float32Array, rows: number, cols: number): Float32Array {
@@ -349,12 +353,14 @@ function choleskyAndInverse(p: Float32Array, n: number, gemm: Gemm, base: number
   }
   const first = choleskyAndInverse(a, n1, gemm, base);
   if ('pivot' in first) return first;
-  const l21 = gemm(b, transposed(first.li, n1, n1), n2, n1, n1);
-  const q = gemm(l21, transposed(l21, n2, n1), n2, n1, n2);
+  // L₁₁⁻ᵀ is upper triangular, L₂₁·L₂₁ᵀ symmetric, L₁₁⁻¹ and L₂₂⁻¹ lower triangular: the
+  // products skip the zero halves.
+  const l21 = gemm(b, transposed(first.li, n1, n1), n2, n1, n1, { bUpper: true });
+  const q = gemm(l21, transposed(l21, n2, n1), n2, n1, n2, { symmetric: true });
   for (let i = 0; i < c.length; i++) c[i] -= q[i];
   const second = choleskyAndInverse(c, n2, gemm, base);
   if ('pivot' in second) return { pivot: n1 + second.pivot };
-  const x21 = gemm(second.li, gemm(l21, first.li, n2, n1, n1), n2, n2, n1);
+  const x21 = gemm(second.li, gemm(l21, first.li, n2, n1, n1, { bLower: true }), n2, n2, n1, { aLower: true });
   const l = new Float32Array(n * n);
   const li = new Float32Array(n * n);
   for (let i = 0; i < n1; i++) {

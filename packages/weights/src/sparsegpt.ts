@@ -32,7 +32,7 @@ function gemmFor(backend: Backend): Gemm | undefined {
       dispose([ta, tb, c]);
     }
   };
-  if (backend.onHost === true && simdAvailable()) return (a, b, m, k, n) => simdMatmul(a, b, m, k, n) ?? native(a, b, m, k, n);
+  if (backend.onHost === true && simdAvailable()) return (a, b, m, k, n, structure) => simdMatmul(a, b, m, k, n, structure) ?? native(a, b, m, k, n);
   return backend === referenceBackend ? undefined : native;
 }
 

@@ -63,26 +63,35 @@ export interface SliceJob {
   stride: number;
   /** Rows of A and C. */
   m: number;
-  /** Groups of four columns of B and C. */
-  groups: number;
   /** Compute only the columns from each chunk's first row on (a symmetric product). */
   upper: boolean;
   /** Add into C (every slice but the first) rather than write it. */
   add: boolean;
+  /** First row the slice contributes to (rows before it are zero in A's slice). */
+  rowFrom: number;
+  /** First group of columns the slice contributes to. */
+  groupFrom: number;
+  /** End (exclusive) of the groups the slice contributes to. */
+  groupTo: number;
 }
 
-/** Adds the slice's products into the chunks `first, first + step, …` of C's rows. */
+/**
+ * Adds (or writes) the slice's products into the chunks `first, first + step, …` of C's rows,
+ * counted from the chunk holding `rowFrom`, over the job's groups of columns.
+ */
 export function runChunks(kernel: SliceKernel, job: SliceJob, first: number, step: number): void {
-  const { len, aAt, bAt, cAt, stride, m, groups, upper } = job;
+  const { len, aAt, bAt, cAt, stride, m, upper, groupTo } = job;
   const two = job.add ? kernel.dots : kernel.set;
   const one = job.add ? kernel.dots1 : kernel.set1;
-  for (let s = first * CHUNK_ROWS; s < m; s += step * CHUNK_ROWS) {
+  const base = Math.floor(job.rowFrom / CHUNK_ROWS) * CHUNK_ROWS;
+  for (let s = base + first * CHUNK_ROWS; s < m; s += step * CHUNK_ROWS) {
     const blocks = Math.ceil(Math.min(CHUNK_ROWS, m - s) / ROW_TILE);
     const x = aAt + s * len * 4;
-    const from = upper ? s >> 2 : 0;
-    const tiles = (groups - from) >> 1;
+    const from = Math.max(job.groupFrom, upper ? s >> 2 : 0);
+    if (from >= groupTo) continue;
+    const tiles = (groupTo - from) >> 1;
     if (tiles > 0) two(x, blocks, bAt + from * len * 16, tiles, cAt + s * stride + from * 16, stride);
-    if (((groups - from) & 1) === 1) one(x, blocks, bAt + (groups - 1) * len * 16, 1, cAt + s * stride + (groups - 1) * 16, stride);
+    if (((groupTo - from) & 1) === 1) one(x, blocks, bAt + (groupTo - 1) * len * 16, 1, cAt + s * stride + (groupTo - 1) * 16, stride);
   }
 }
 
@@ -91,10 +100,10 @@ export function runChunks(kernel: SliceKernel, job: SliceJob, first: number, ste
 export const STATE = 0;
 /** Slot the worker sets to 1 once it runs. */
 export const READY = 1;
-/** First slot of the job: len, aAt, bAt, cAt, stride, m, groups, upper, add, first chunk, step. */
+/** First slot of the job: its fields in {@link SliceJob} order, then the first chunk and the step. */
 export const JOB = 2;
 /** Number of control words. */
-export const CONTROL_WORDS = JOB + 11;
+export const CONTROL_WORDS = JOB + 13;
 /** State: waiting for a job. */
 export const IDLE = 0;
 /** State: a job is posted. */
@@ -106,11 +115,11 @@ export const FAILED = 3;
 
 /** Writes a job and its share of chunks into a worker's control words. */
 export function postJob(control: Int32Array, job: SliceJob, first: number, step: number): void {
-  control.set([job.len, job.aAt, job.bAt, job.cAt, job.stride, job.m, job.groups, job.upper ? 1 : 0, job.add ? 1 : 0, first, step], JOB);
+  control.set([job.len, job.aAt, job.bAt, job.cAt, job.stride, job.m, job.upper ? 1 : 0, job.add ? 1 : 0, job.rowFrom, job.groupFrom, job.groupTo, first, step], JOB);
 }
 
 /** Reads a job posted by {@link postJob}: the job, its first chunk and the chunk step. */
 export function readJob(control: Int32Array): { job: SliceJob; first: number; step: number } {
-  const [len, aAt, bAt, cAt, stride, m, groups, upper, add, first, step] = control.subarray(JOB, JOB + 11);
-  return { job: { len, aAt, bAt, cAt, stride, m, groups, upper: upper === 1, add: add === 1 }, first, step };
+  const [len, aAt, bAt, cAt, stride, m, upper, add, rowFrom, groupFrom, groupTo, first, step] = control.subarray(JOB, JOB + 13);
+  return { job: { len, aAt, bAt, cAt, stride, m, upper: upper === 1, add: add === 1, rowFrom, groupFrom, groupTo }, first, step };
 }

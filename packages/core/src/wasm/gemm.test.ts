@@ -39,6 +39,36 @@ describe('WebAssembly SIMD matrix products', () => {
     });
   }
 
+  // Triangular operands (with real zeros) and a symmetric result give the plain product bit for
+  // bit: the skipped slices could only add exact zeros.
+  for (const [m, k, n] of [[300, 300, 300], [131, 260, 257], [40, 390, 33]] as const) {
+    it(`simdMatmul skips the zero blocks of triangular operands without changing the product (${m}×${k} · ${k}×${n})`, () => {
+      const lower = (rows: number, cols: number, seed: number): Float32Array => normals(seed, rows * cols).map((v, i) => (i % cols > Math.floor(i / cols) ? 0 : v));
+      const upper = (rows: number, cols: number, seed: number): Float32Array => normals(seed, rows * cols).map((v, i) => (i % cols < Math.floor(i / cols) ? 0 : v));
+      const same = (a: Float32Array, b: Float32Array): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
+      const aL = lower(m, k, 1);
+      const bU = upper(k, n, 2);
+      const bL = lower(k, n, 3);
+      const b = normals(4, k * n);
+      expect(same(simdMatmul(aL, b, m, k, n, { aLower: true })!, simdMatmul(aL, b, m, k, n)!)).toBe(true);
+      expect(same(simdMatmul(aL, bU, m, k, n, { bUpper: true })!, simdMatmul(aL, bU, m, k, n)!)).toBe(true);
+      expect(same(simdMatmul(aL, bL, m, k, n, { aLower: true, bLower: true })!, simdMatmul(aL, bL, m, k, n)!)).toBe(true);
+    });
+  }
+
+  it('simdMatmul with a symmetric result computes the upper triangle and mirrors it', () => {
+    const [m, k] = [150, 270];
+    const a = normals(5, m * k);
+    const at = new Float32Array(k * m);
+    for (let i = 0; i < m; i++) for (let t = 0; t < k; t++) at[t * m + i] = a[i * k + t];
+    const full = simdMatmul(a, at, m, k, m)!;
+    const sym = simdMatmul(a, at, m, k, m, { symmetric: true })!;
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < m; j++) expect(sym[i * m + j]).toBe(j >= i ? full[i * m + j] : full[j * m + i]);
+    }
+    expect(() => simdMatmul(a, at, m, k, m - 1, { symmetric: true })).toThrow(expect.objectContaining({ code: 'SHAPE_MISMATCH' }));
+  });
+
   it('simdMatmul handles empty operands', () => {
     expect(simdMatmul(new Float32Array(0), new Float32Array(0), 3, 0, 4)).toEqual(new Float32Array(12));
     expect(simdMatmul(new Float32Array(0), new Float32Array(5), 0, 1, 5)).toEqual(new Float32Array(0));

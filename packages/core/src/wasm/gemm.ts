@@ -125,8 +125,8 @@ function helpers(n: number): Int32Array[] {
 
 /** Adds one slice's products into C on the calling thread and the running workers. */
 function runSlice(kernel: SliceKernel, job: SliceJob): void {
-  const chunks = Math.ceil(job.m / CHUNK_ROWS);
-  const work = job.m * job.groups * 4 * job.len * (job.upper ? 0.5 : 1);
+  const chunks = Math.ceil((job.m - job.rowFrom) / CHUNK_ROWS);
+  const work = (job.m - job.rowFrom) * (job.groupTo - job.groupFrom) * 4 * job.len * (job.upper ? 0.5 : 1);
   const workers = work < THREADED_MIN ? [] : helpers(Math.min(pruneThreads(), chunks) - 1);
   const step = workers.length + 1;
   if (workers.length > 0) slicesByWorkers++;
@@ -153,11 +153,28 @@ function runSlice(kernel: SliceKernel, job: SliceJob): void {
 type SliceFill = (a: Float32Array, b: Float32Array, start: number, len: number) => void;
 
 /**
- * C (`[rowsPadded][groups·4]`, float32) = Σ over slices of A_slice · B_slice; with `upper`, a
- * chunk of rows starting at row s only computes the columns from s on. Returns C's view in
- * the kernel memory (valid until the next call) and its row stride in floats, or null.
+ * Known structure of a product's operands and result. Slices of the inner dimension that can
+ * only add zeros to a block of C are skipped; the zero entries must be zeros (those next to
+ * the diagonal are still read).
  */
-function products(m: number, n: number, k: number, upper: boolean, fill: SliceFill): { c: Float32Array; stride: number } | null {
+export interface MatmulStructure {
+  /** A is lower triangular: A[i][t] = 0 for t > i. */
+  readonly aLower?: boolean;
+  /** B is upper triangular: B[t][j] = 0 for t > j. */
+  readonly bUpper?: boolean;
+  /** B is lower triangular: B[t][j] = 0 for t < j. */
+  readonly bLower?: boolean;
+  /** C = A·B is symmetric (m = n): only its upper triangle is computed, then mirrored (about half the work). */
+  readonly symmetric?: boolean;
+}
+
+/**
+ * C (`[rowsPadded][stride]`, float32) = Σ over slices of A_slice · B_slice, skipping what
+ * `structure` says is zero; with `symmetric`, a chunk of rows starting at row s only computes
+ * the columns from s on. Returns C's view in the kernel memory (valid until the next call) and
+ * its row stride in floats, or null.
+ */
+function products(m: number, n: number, k: number, structure: MatmulStructure, fill: SliceFill): { c: Float32Array; stride: number } | null {
   if (kernelFor(SLICE) === null) return null;
   const rows = Math.ceil(m / ROW_TILE) * ROW_TILE;
   const groups = Math.ceil(n / 4);
@@ -174,14 +191,28 @@ function products(m: number, n: number, k: number, upper: boolean, fill: SliceFi
   const bAt = aBytes;
   const cAt = aBytes + bBytes;
   const c = new Float32Array(buffer, cAt, cBytes / 4);
-  // Without any slice the product is zero; otherwise the first slice writes C.
-  if (k === 0) c.fill(0);
+  const { aLower = false, bUpper = false, bLower = false, symmetric = false } = structure;
+  // Triangular operands leave parts of C untouched by the first slice: start from zero and add.
+  const zeroed = k === 0 || aLower || bUpper || bLower;
+  if (zeroed) c.fill(0);
   for (let start = 0; start < k; start += SLICE) {
     const len = Math.min(SLICE, k - start);
     const kernel = kernelFor(len);
     if (kernel === null) return null;
     fill(new Float32Array(buffer, aAt, rows * len), new Float32Array(buffer, bAt, groups * len * 4), start, len);
-    runSlice(kernel, { len, aAt, bAt, cAt, stride, m, groups, upper, add: start > 0 });
+    runSlice(kernel, {
+      len,
+      aAt,
+      bAt,
+      cAt,
+      stride,
+      m,
+      upper: symmetric,
+      add: zeroed || start > 0,
+      rowFrom: aLower ? Math.min(start, m) : 0,
+      groupFrom: bUpper ? Math.min(start >> 2, groups) : 0,
+      groupTo: bLower ? Math.min(groups, Math.ceil((start + len) / 4)) : groups,
+    });
   }
   return { c, stride: stride / 4 };
 }
@@ -191,12 +222,20 @@ function products(m: number, n: number, k: number, upper: boolean, fill: SliceFi
  * WebAssembly SIMD.
  * @param a - `[m, k]` row-major
  * @param b - `[k, n]` row-major
+ * @param m - rows of A
+ * @param k - columns of A, rows of B
+ * @param n - columns of B
+ * @param structure - triangular operands or a symmetric result, whose known zeros (or lower
+ *   triangle) are skipped
  * @returns C `[m, n]` row-major, a new array; null where WebAssembly SIMD is not available or
  *   its memory cannot hold the operands (callers then use their own loop)
  */
-export function simdMatmul(a: Float32Array, b: Float32Array, m: number, k: number, n: number): Float32Array | null {
+export function simdMatmul(a: Float32Array, b: Float32Array, m: number, k: number, n: number, structure: MatmulStructure = {}): Float32Array | null {
+  if (structure.symmetric === true && m !== n) {
+    throw new PruneError('SHAPE_MISMATCH', `simdMatmul: a symmetric product must be square, got ${m}×${n}; drop the symmetric hint`);
+  }
   if (m === 0 || n === 0) return new Float32Array(m * n);
-  const result = products(m, n, k, false, (ap, bp, start, len) => {
+  const result = products(m, n, k, structure, (ap, bp, start, len) => {
     for (let i = 0; i < m; i++) ap.set(a.subarray(i * k + start, i * k + start + len), i * len);
     for (let t = 0; t < len; t++) {
       const src = (start + t) * n;
@@ -205,10 +244,13 @@ export function simdMatmul(a: Float32Array, b: Float32Array, m: number, k: numbe
   });
   if (result === null) return null;
   const { c, stride } = result;
-  if (k === 0) return new Float32Array(m * n);
-  if (stride === n) return c.slice(0, m * n);
   const out = new Float32Array(m * n);
-  for (let i = 0; i < m; i++) out.set(c.subarray(i * stride, i * stride + n), i * n);
+  if (structure.symmetric === true) {
+    for (let i = 0; i < m; i++) out.set(c.subarray(i * stride + i, i * stride + n), i * n + i);
+    mirrorUpper(out, n);
+  } else {
+    for (let i = 0; i < m; i++) out.set(c.subarray(i * stride, i * stride + n), i * n);
+  }
   return out;
 }
 
@@ -224,7 +266,7 @@ export function simdMatmul(a: Float32Array, b: Float32Array, m: number, k: numbe
  */
 export function gramUpper(x: Float32Array, tokens: number, d: number, scale: number): { values: Float32Array; stride: number } | null {
   const f = Math.fround(scale);
-  const result = products(d, d, tokens, true, (ap, bp, start, len) => {
+  const result = products(d, d, tokens, { symmetric: true }, (ap, bp, start, len) => {
     for (let t = 0; t < len; t++) {
       const src = (start + t) * d;
       for (let j = 0; j < d; j++) {
