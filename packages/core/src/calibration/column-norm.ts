@@ -23,7 +23,7 @@ export function columnSqHost(x: Float32Array, info: BatchInfo, nNew: number, sca
   const sums = columnSqSimd(x, info.tokens, d) ?? columnSqScalar(x, info.tokens, d);
   const out = new Float32Array(d);
   if (scaled) for (let j = 0; j < d; j++) out[j] = Math.fround(sums[j]) / nNew;
-  else out.set(sums);
+  else for (let j = 0; j < d; j++) out[j] = sums[j];
   return out;
 }
 
@@ -205,9 +205,15 @@ function columnSqKernel(d: number): ColumnSqKernel | null {
   return kernel;
 }
 
+// Views of the kernel's whole memory, made again only when it grows (a view of a WebAssembly
+// memory costs more to make than a short batch costs to copy).
+let memoryF32 = new Float32Array(0);
+let memoryF64 = new Float64Array(0);
+
 /**
- * Σ_t x_tj² by the SIMD kernel, the batch copied into its memory a chunk of rows at a time;
- * null where the kernel is not available.
+ * Σ_t x_tj² by the SIMD kernel, the batch copied into its memory a chunk of rows at a time:
+ * the first d entries of the returned view (valid until the next call); null where the
+ * kernel is not available.
  */
 function columnSqSimd(x: Float32Array, tokens: number, d: number): Float64Array | null {
   const kernel = columnSqKernel(d);
@@ -215,18 +221,19 @@ function columnSqSimd(x: Float32Array, tokens: number, d: number): Float64Array 
   const memory = kernelMemory;
   const accBytes = (8 * d + 15) & ~15;
   const chunkTokens = Math.max(4, Math.floor(CHUNK_BYTES / (4 * d)) & ~3);
-  const rows = Math.min(tokens, chunkTokens);
-  const needed = accBytes + 4 * d * rows;
+  const needed = accBytes + 4 * d * Math.min(tokens, chunkTokens);
   if (memory.buffer.byteLength < needed) memory.grow(Math.ceil((needed - memory.buffer.byteLength) / PAGE));
-  const buffer = memory.buffer;
-  new Float64Array(buffer, 0, d).fill(0);
-  const chunk = new Float32Array(buffer, accBytes, d * rows);
+  if (memoryF32.buffer !== memory.buffer) {
+    memoryF32 = new Float32Array(memory.buffer);
+    memoryF64 = new Float64Array(memory.buffer);
+  }
+  memoryF64.fill(0, 0, d);
   for (let t = 0; t < tokens; t += chunkTokens) {
     const n = Math.min(chunkTokens, tokens - t);
-    chunk.set(x.subarray(t * d, (t + n) * d));
+    memoryF32.set(x.subarray(t * d, (t + n) * d), accBytes >> 2);
     kernel(accBytes, n, 0);
   }
-  return new Float64Array(buffer, 0, d).slice();
+  return memoryF64;
 }
 
 /**
