@@ -721,6 +721,10 @@ interface RowKernels {
 }
 
 let wasmMemory: WebAssembly.Memory | undefined;
+// Views of the whole kernel memory, made again only when it grows.
+let memoryF32 = new Float32Array(0);
+let memoryI32 = new Int32Array(0);
+let memoryU8 = new Uint8Array(0);
 let rowKernels: RowKernels | null | undefined;
 
 /** The kernels, compiled on first use; null where WebAssembly is not available. */
@@ -775,23 +779,21 @@ function pruneRowsWasm(args: RowPruneArgs, k: number, from: number, to: number):
   const end = memberKeysAt + 4 * (n + 1);
   const memory = wasmMemory;
   if (memory.buffer.byteLength < end) memory.grow(Math.ceil((end - memory.buffer.byteLength) / WASM_PAGE));
-  const buffer = memory.buffer;
-  const factors = new Float32Array(buffer, scaleAt, cols);
-  if (scale === undefined) factors.fill(1);
-  else factors.set(scale.subarray(0, cols));
-  const rowsF32 = new Float32Array(buffer, wAt, n);
-  const rowsBits = new Int32Array(buffer, wAt, n);
-  const rowsMask = new Uint8Array(buffer, maskAt, n);
-  const members = new Int32Array(buffer, membersAt, n + 1);
-  const memberKeys = new Int32Array(buffer, memberKeysAt, n + 1);
-  const info = new Int32Array(buffer, infoAt, 3 * chunkRows);
+  if (memoryF32.buffer !== memory.buffer) {
+    memoryF32 = new Float32Array(memory.buffer);
+    memoryI32 = new Int32Array(memory.buffer);
+    memoryU8 = new Uint8Array(memory.buffer);
+  }
+  if (scale === undefined) memoryF32.fill(1, scaleAt >> 2, (scaleAt >> 2) + cols);
+  else memoryF32.set(scale.length === cols ? scale : scale.subarray(0, cols), scaleAt >> 2);
+  const at: MemberLayout = { rows: wAt >> 2, mask: maskAt, members: membersAt >> 2, memberKeys: memberKeysAt >> 2, info: infoAt >> 2 };
   for (let r0 = from; r0 < to; r0 += chunkRows) {
     const rows = Math.min(chunkRows, to - r0);
-    rowsF32.set(w.subarray(r0 * cols, (r0 + rows) * cols));
+    memoryF32.set(w.subarray(r0 * cols, (r0 + rows) * cols), wAt >> 2);
     const done = kernel(wAt, rows, cols, k, scaleAt, maskAt, keysAt, 0, membersAt, memberKeysAt, infoAt);
-    for (let i = 0; i < done; i++) settleMembers(rowsBits, rowsMask, members, memberKeys, info, i, cols);
-    out.set(rowsF32.subarray(0, done * cols), r0 * cols);
-    mask?.set(rowsMask.subarray(0, done * cols), r0 * cols);
+    for (let i = 0; i < done; i++) settleMembers(memoryI32, memoryU8, at, i, cols);
+    out.set(memoryF32.subarray(wAt >> 2, (wAt >> 2) + done * cols), r0 * cols);
+    mask?.set(memoryU8.subarray(maskAt, maskAt + done * cols), r0 * cols);
     // A NaN (or infinite) score in row r0 + done: the JS kernel takes over from there and
     // raises the error at a NaN.
     if (done < rows) {
@@ -806,19 +808,38 @@ function pruneRowsWasm(args: RowPruneArgs, k: number, from: number, to: number):
 const SMALL_BUCKET = 48;
 const smallKeys = new Int32Array(SMALL_BUCKET);
 
+/** Where a kernel call's outputs lie in the kernel memory, in entries of the views used. */
+interface MemberLayout {
+  /** First float of the pruned rows. */
+  readonly rows: number;
+  /** First byte of their mask. */
+  readonly mask: number;
+  /** First int of the members' columns. */
+  readonly members: number;
+  /** First int of the members' keys. */
+  readonly memberKeys: number;
+  /** First int of the row info (first member, member count, members to prune). */
+  readonly info: number;
+}
+
 /**
  * Prunes the lowest of row i's bucket members that the kernel left kept: the (k − below)
- * lowest keys, ties to the lower column (members are in column order).
+ * lowest keys, ties to the lower column (members are in column order). `ints` and `bytes`
+ * view the whole kernel memory.
  */
-function settleMembers(bits: Int32Array, mask: Uint8Array, members: Int32Array, memberKeys: Int32Array, info: Int32Array, i: number, cols: number): void {
-  const first = info[3 * i];
-  const m = info[3 * i + 1];
-  const need = info[3 * i + 2];
-  const base = i * cols;
+function settleMembers(ints: Int32Array, bytes: Uint8Array, at: MemberLayout, i: number, cols: number): void {
+  const first = ints[at.info + 3 * i];
+  const m = ints[at.info + 3 * i + 1];
+  const need = ints[at.info + 3 * i + 2];
+  const bits = at.rows + i * cols;
+  const mask = at.mask + i * cols;
+  const members = at.members + first;
+  const keys = at.memberKeys + first;
   if (need === m) {
-    for (let t = first; t < first + m; t++) {
-      bits[base + members[t]] = 0;
-      mask[base + members[t]] = 0;
+    for (let t = 0; t < m; t++) {
+      const j = ints[members + t];
+      ints[bits + j] = 0;
+      bytes[mask + j] = 0;
     }
     return;
   }
@@ -828,7 +849,7 @@ function settleMembers(bits: Int32Array, mask: Uint8Array, members: Int32Array, 
     // A few members (the usual case): sort a copy of their keys by insertion.
     const sorted = smallKeys;
     for (let t = 0; t < m; t++) {
-      const key = memberKeys[first + t];
+      const key = ints[keys + t];
       let u = t;
       for (; u > 0 && sorted[u - 1] > key; u--) sorted[u] = sorted[u - 1];
       sorted[u] = key;
@@ -838,15 +859,16 @@ function settleMembers(bits: Int32Array, mask: Uint8Array, members: Int32Array, 
     while (below > 0 && sorted[below - 1] === pivot) below--;
     ties = need - below;
   } else {
-    const found = lowestKeysPivot(memberKeys, m, need, first);
+    const found = lowestKeysPivot(ints, m, need, keys);
     pivot = found.pivot;
     ties = found.equalTaken;
   }
-  for (let t = first; t < first + m; t++) {
-    const key = memberKeys[t];
+  for (let t = 0; t < m; t++) {
+    const key = ints[keys + t];
     if (key < pivot || (key === pivot && ties-- > 0)) {
-      bits[base + members[t]] = 0;
-      mask[base + members[t]] = 0;
+      const j = ints[members + t];
+      ints[bits + j] = 0;
+      bytes[mask + j] = 0;
     }
   }
 }
