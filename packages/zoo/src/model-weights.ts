@@ -1,4 +1,4 @@
-import { type Backend, PruneError, type SafetensorsSource, type Tensor, add, dispose, keep, matmul, mean, mul, readAsTensor, rsqrt, square, sub } from '@prune/core';
+import { type Backend, PruneError, type SafetensorsSource, type Tensor, add, dispose, fromArray, keep, matmul, mean, mul, readAsTensor, rsqrt, square, sub } from '@prune/core';
 
 /**
  * Reads the named tensors of a model from a safetensors source as float32 on `backend`,
@@ -31,8 +31,9 @@ export async function readModelWeights<M>(
 
 /**
  * The float32 tensors a zoo model owns: checked against the config's expected names and
- * shapes when adopted, kept out of `tidy` scopes, released by {@link ModelWeights.dispose};
- * with the LayerNorm and biased linear layers of the PyTorch modules that own them.
+ * shapes when adopted, kept out of `tidy` scopes, replaced one by one when a pruner writes a
+ * weight back, released by {@link ModelWeights.dispose}; with the LayerNorm and biased linear
+ * layers of the PyTorch modules that own them.
  * @internal
  */
 export class ModelWeights {
@@ -44,13 +45,13 @@ export class ModelWeights {
    * @param expected - every tensor name with its shape
    * @param weights - the tensors; each expected one is taken over
    */
-  constructor(label: string, expected: Iterable<readonly [string, readonly number[]]>, weights: Map<string, Tensor>) {
+  constructor(label: string, expected: Iterable<readonly [string, readonly number[]]>, weights: ReadonlyMap<string, Tensor>) {
     this.#label = label;
     for (const [name, shape] of expected) {
       const t = weights.get(name);
-      if (!t) throw new PruneError('NOT_FOUND', `${label} checkpoint: tensor "${name}" is missing`);
+      if (!t) throw new PruneError('NOT_FOUND', `${label}: tensor "${name}" is missing from the checkpoint`);
       if (t.shape.join() !== shape.join()) {
-        throw new PruneError('SHAPE_MISMATCH', `${label} checkpoint: "${name}" has shape [${t.shape}] but the config implies [${shape}]`);
+        throw new PruneError('SHAPE_MISMATCH', `${label}: "${name}" has shape [${t.shape}] but the config implies [${shape}]`);
       }
       this.#w.set(name, keep(t as Tensor<'float32'>));
     }
@@ -61,6 +62,29 @@ export class ModelWeights {
     const t = this.#w.get(name);
     if (!t) throw new PruneError('DISPOSED', `${this.#label} weight "${name}" is gone; the model was disposed`);
     return t;
+  }
+
+  /** Every tensor by name (a read-only view; the model owns them). */
+  all(): ReadonlyMap<string, Tensor<'float32'>> {
+    return this.#w;
+  }
+
+  /**
+   * Replaces the named tensor with a copy of `value` on `backend` (same shape), releasing the
+   * old one.
+   * @param name - tensor name
+   * @param value - the new values
+   * @param backend - where the model's tensors live
+   * @param op - the caller, for messages
+   */
+  replace(name: string, value: Tensor, backend: Backend, op: string): void {
+    const old = this.get(name);
+    if (value.shape.join() !== old.shape.join()) {
+      throw new PruneError('SHAPE_MISMATCH', `${op}: expected shape [${old.shape}], got [${value.shape}]`);
+    }
+    const copy = keep(fromArray(value.dataSync() as Float32Array, value.shape, 'float32', { backend }));
+    old.dispose();
+    this.#w.set(name, copy);
   }
 
   /** LayerNorm over the last axis with `${prefix}.weight` and `${prefix}.bias`. */

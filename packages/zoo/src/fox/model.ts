@@ -17,7 +17,6 @@ import {
   fromArray,
   gather,
   getBackend,
-  keep,
   matmul,
   mul,
   reshape,
@@ -26,7 +25,7 @@ import {
 } from '@prune/core';
 import { rmsNorm } from '../lm/decoder.js';
 import { type FoxConfig, foxExpectedShapes } from './config.js';
-import { readModelWeights } from '../model-weights.js';
+import { ModelWeights, readModelWeights } from '../model-weights.js';
 
 type F32 = Tensor<'float32'>;
 
@@ -95,7 +94,7 @@ export class FoxModel {
   readonly backend: Backend;
   /** Description used in messages. */
   readonly description: string;
-  readonly #weights = new Map<string, Tensor>();
+  readonly #weights: ModelWeights;
 
   /**
    * @param config - hyper-parameters
@@ -107,14 +106,7 @@ export class FoxModel {
     this.config = config;
     this.description = description;
     this.backend = backend;
-    for (const [name, shape] of foxExpectedShapes(config)) {
-      const w = weights.get(name);
-      if (!w) throw new PruneError('NOT_FOUND', `${description}: tensor "${name}" is missing from the checkpoint`);
-      if (w.shape.join() !== shape.join()) {
-        throw new PruneError('SHAPE_MISMATCH', `${description}: "${name}" has shape [${w.shape}] but the config implies [${shape}]`);
-      }
-      this.#weights.set(name, keep(w));
-    }
+    this.#weights = new ModelWeights(description, foxExpectedShapes(config), weights);
   }
 
   /** Loads every tensor the config needs from a safetensors file or sharded checkpoint. */
@@ -125,7 +117,7 @@ export class FoxModel {
 
   /** Every weight by name (read-only view; the model owns them). */
   weights(): ReadonlyMap<string, Tensor> {
-    return this.#weights;
+    return this.#weights.all();
   }
 
   /** The weights of layer `index`'s forgetting attention, in `@prune/attention`'s layout. */
@@ -231,8 +223,7 @@ export class FoxModel {
 
   /** Releases every weight. */
   dispose(): void {
-    dispose([...this.#weights.values()]);
-    this.#weights.clear();
+    this.#weights.dispose();
   }
 
   #block(index: number, hidden: Tensor, options: FoxForwardOptions, caches: ForgettingLayerCache[] | null): { output: F32; headFlopSaving: Float64Array } {
@@ -286,8 +277,6 @@ export class FoxModel {
   }
 
   #weight(name: string): F32 {
-    const w = this.#weights.get(name);
-    if (!w) throw new PruneError('NOT_FOUND', `${this.description} has no tensor "${name}"`);
-    return w as F32;
+    return this.#weights.get(name);
   }
 }

@@ -9,10 +9,8 @@ import {
   add,
   clone,
   dispose,
-  fromArray,
   gather,
   getBackend,
-  keep,
   matmul,
   mean,
   mul,
@@ -25,7 +23,7 @@ import {
 } from '@prune/core';
 import { type LlamaConfig, llamaBlockLinears } from './config.js';
 import { type DecoderTables, applyRope, decoderTables, rmsNorm } from './decoder.js';
-import { readModelWeights } from '../model-weights.js';
+import { ModelWeights, readModelWeights } from '../model-weights.js';
 
 /** Options of {@link LlamaModel.fromSafetensors}. */
 export interface LlamaLoadOptions {
@@ -49,7 +47,7 @@ export class LlamaModel implements ModelAdapter {
   readonly backend: Backend;
   /** Description used in reports. */
   readonly description: string;
-  readonly #weights = new Map<string, Tensor>();
+  readonly #weights: ModelWeights;
   readonly #tables: DecoderTables;
 
   /**
@@ -62,14 +60,7 @@ export class LlamaModel implements ModelAdapter {
     this.config = config;
     this.description = description;
     this.backend = backend;
-    for (const [name, shape] of expectedShapes(config)) {
-      const w = weights.get(name);
-      if (!w) throw new PruneError('NOT_FOUND', `${description}: tensor "${name}" is missing from the checkpoint`);
-      if (w.shape.join() !== shape.join()) {
-        throw new PruneError('SHAPE_MISMATCH', `${description}: "${name}" has shape [${w.shape}] but the config implies [${shape}]`);
-      }
-      this.#weights.set(name, keep(w));
-    }
+    this.#weights = new ModelWeights(description, expectedShapes(config), weights);
     this.#tables = decoderTables(config, backend);
   }
 
@@ -99,19 +90,12 @@ export class LlamaModel implements ModelAdapter {
 
   /** Replaces the weight of linear `layer` with a copy of `weight`. */
   async writeWeight(layer: string, weight: Tensor): Promise<void> {
-    const name = `${layer}.weight`;
-    const old = this.#weight(name);
-    if (weight.shape.join() !== old.shape.join()) {
-      throw new PruneError('SHAPE_MISMATCH', `writeWeight(${layer}): expected shape [${old.shape}], got [${weight.shape}]`);
-    }
-    const copy = keep(fromArray(weight.dataSync() as Float32Array, weight.shape, 'float32', { backend: this.backend }));
-    old.dispose();
-    this.#weights.set(name, copy);
+    this.#weights.replace(`${layer}.weight`, weight, this.backend, `writeWeight(${layer})`);
   }
 
   /** Every weight by name (read-only view; the model owns them), e.g. for saving. */
   weights(): ReadonlyMap<string, Tensor> {
-    return this.#weights;
+    return this.#weights.all();
   }
 
   /**
@@ -216,14 +200,12 @@ export class LlamaModel implements ModelAdapter {
 
   /** Releases every weight. */
   dispose(): void {
-    dispose([...this.#weights.values(), this.#tables.cos, this.#tables.sin, this.#tables.mask]);
-    this.#weights.clear();
+    this.#weights.dispose();
+    dispose([this.#tables.cos, this.#tables.sin, this.#tables.mask]);
   }
 
   #weight(name: string): F32 {
-    const w = this.#weights.get(name);
-    if (!w) throw new PruneError('NOT_FOUND', `${this.description} has no tensor "${name}"`);
-    return w as F32;
+    return this.#weights.get(name);
   }
 
   #rmsNorm(x: F32, weight: string): F32 {

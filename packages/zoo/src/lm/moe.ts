@@ -29,7 +29,7 @@ import {
 import { readJsonFile } from '../folder.js';
 import { type MoeConfig, moeBlockLinears, moeBlockPrefix, parseMoeConfig } from './moe-config.js';
 import { type DecoderTables, applyRope, decoderTables, rmsNorm } from './decoder.js';
-import { readModelWeights } from '../model-weights.js';
+import { ModelWeights, readModelWeights } from '../model-weights.js';
 
 /** The tokens one expert receives in one MoE layer, in ascending token order. */
 export interface ExpertTokens {
@@ -130,7 +130,7 @@ export class MoeModel implements ModelAdapter {
   readonly backend: Backend;
   /** Description used in reports. */
   readonly description: string;
-  readonly #weights = new Map<string, Tensor>();
+  readonly #weights: ModelWeights;
   readonly #tables: DecoderTables;
   readonly #expertMasks: (boolean[] | null)[];
 
@@ -145,14 +145,7 @@ export class MoeModel implements ModelAdapter {
     this.config = config;
     this.description = description;
     this.backend = backend;
-    for (const [name, shape] of moeExpectedShapes(config)) {
-      const w = weights.get(name);
-      if (!w) throw new PruneError('NOT_FOUND', `${description}: tensor "${name}" is missing from the checkpoint`);
-      if (w.shape.join() !== shape.join()) {
-        throw new PruneError('SHAPE_MISMATCH', `${description}: "${name}" has shape [${w.shape}] but the config implies [${shape}]`);
-      }
-      this.#weights.set(name, keep(w));
-    }
+    this.#weights = new ModelWeights(description, moeExpectedShapes(config), weights);
     this.#tables = decoderTables(config, backend);
     this.#expertMasks = Array.from({ length: config.num_hidden_layers }, () => null);
   }
@@ -185,19 +178,12 @@ export class MoeModel implements ModelAdapter {
 
   /** Replaces the weight of linear `layer` with a copy of `weight` (same shape). */
   async writeWeight(layer: string, weight: Tensor): Promise<void> {
-    const name = `${layer}.weight`;
-    const old = this.#weight(name);
-    if (weight.shape.join() !== old.shape.join()) {
-      throw new PruneError('SHAPE_MISMATCH', `writeWeight(${layer}): expected shape [${old.shape}], got [${weight.shape}]`);
-    }
-    const copy = keep(fromArray(weight.dataSync() as Float32Array, weight.shape, 'float32', { backend: this.backend }));
-    old.dispose();
-    this.#weights.set(name, copy);
+    this.#weights.replace(`${layer}.weight`, weight, this.backend, `writeWeight(${layer})`);
   }
 
   /** Every weight by name (read-only view; the model owns them), e.g. for saving or slicing. */
   weights(): ReadonlyMap<string, Tensor> {
-    return this.#weights;
+    return this.#weights.all();
   }
 
   /**
@@ -304,8 +290,8 @@ export class MoeModel implements ModelAdapter {
 
   /** Releases every weight. */
   dispose(): void {
-    dispose([...this.#weights.values(), this.#tables.cos, this.#tables.sin, this.#tables.mask]);
-    this.#weights.clear();
+    this.#weights.dispose();
+    dispose([this.#tables.cos, this.#tables.sin, this.#tables.mask]);
   }
 
   // The MoE layer on x (normalised input, [T, d]); h is the residual stream entering it.
@@ -380,9 +366,7 @@ export class MoeModel implements ModelAdapter {
   }
 
   #weight(name: string): F32 {
-    const w = this.#weights.get(name);
-    if (!w) throw new PruneError('NOT_FOUND', `${this.description} has no tensor "${name}"`);
-    return w as F32;
+    return this.#weights.get(name);
   }
 
   #rmsNorm(x: F32, weight: string): F32 {
