@@ -15,7 +15,8 @@ export type { GlobalScoreThresholdOptions, ScoreWalk } from './global-threshold.
 export { magnitude, magnitudeMask, magnitudeScore, pruneMagnitude, pruneMagnitudeInPlace, thresholdKeepMask } from './magnitude.js';
 export type { MagnitudeMaskOptions, MagnitudeOptions, MagnitudeScope } from './magnitude.js';
 export { pruneWanda, wanda, wandaMask, wandaScore } from './wanda.js';
-export { pruneThreads, setPruneThreads } from './row-workers.js';
+// The thread count is core's, shared with its matrix products; re-exported for convenience.
+export { pruneThreads, setPruneThreads } from '@prune/core';
 export type { WandaMaskOptions, WandaOptions } from './wanda.js';
 export { wandaVariantMask } from './wanda-variant.js';
 export type { WandaVariantOptions, WandaVariantResult } from './wanda-variant.js';

@@ -1,5 +1,6 @@
 import { KEY_BUCKETS, PruneError, keyBucket, lowestKeysPivot } from '@prune/core';
 import { KIND_GROUPS, KIND_ROWS, runRows } from './row-workers.js';
+import { ADD, AND, BLOCK, END, EQ, F32_ABS, F32_MUL, F32X4_MUL, GE_S, GE_U, IF, LOAD_F32, LOAD_I32, LOOP, LT_S, LT_U, OR, REINTERPRET, SELECT, SHL, SHR_S, SHR_U, STORE8, STORE_I32, SUB, XOR, assembleModule, br, brIf, get, i32, set, simd, tee } from '@prune/core/wasm';
 
 // Fused host kernels of the row-wise pruners (magnitude per row, Wanda, their N:M forms and
 // magnitude's per-matrix threshold): score → select → apply in one pass over each row of a
@@ -373,64 +374,6 @@ const WASM_CHUNK = 1 << 17;
 const WASM_PAGE = 1 << 16;
 const HIST_BYTES = 4 * KEY_BUCKETS;
 
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
-const wasmName = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
-const get = (i: number): number[] => [0x20, ...uleb(i)];
-const set = (i: number): number[] => [0x21, ...uleb(i)];
-const tee = (i: number): number[] => [0x22, ...uleb(i)];
-const i32 = (v: number): number[] => [0x41, ...sleb(v)];
-const loadI32 = (offset = 0): number[] => [0x28, 2, ...uleb(offset)];
-const storeI32 = (offset = 0): number[] => [0x36, 2, ...uleb(offset)];
-const STORE8 = [0x3a, 0, 0];
-const LOAD_F32 = [0x2a, 2, 0];
-const F32_ABS = 0x8b;
-const F32_MUL = 0x94;
-const REINTERPRET = 0xbc;
-const ADD = 0x6a;
-const SUB = 0x6b;
-const AND = 0x71;
-const OR = 0x72;
-const XOR = 0x73;
-const SHL = 0x74;
-const SHR_S = 0x75;
-const SHR_U = 0x76;
-const EQ = 0x46;
-const LT_S = 0x48;
-const LT_U = 0x49;
-const GE_S = 0x4e;
-const GE_U = 0x4f;
-const SELECT = 0x1b;
-const BLOCK = [0x02, 0x40];
-const LOOP = [0x03, 0x40];
-const IF = [0x04, 0x40];
-const END = 0x0b;
-const br = (depth: number): number[] => [0x0c, depth];
-const brIf = (depth: number): number[] => [0x0d, depth];
-
 // Parameters of rows(): byte pointers into the memory, and counts.
 const W = 0; // the chunk's rows, pruned in place
 const ROWS = 1;
@@ -474,25 +417,25 @@ function scalarRowsBody(): number[] {
     ...LOOP,
     // keys[j] = bits(|w_j| · c_j)
     ...get(KEYS), ...get(JB), ADD,
-    ...get(W), ...get(JB), ADD, ...LOAD_F32, F32_ABS,
-    ...get(SCALE), ...get(JB), ADD, ...LOAD_F32, F32_MUL, REINTERPRET,
-    ...tee(KEY), ...storeI32(),
+    ...get(W), ...get(JB), ADD, ...LOAD_F32(), F32_ABS,
+    ...get(SCALE), ...get(JB), ADD, ...LOAD_F32(), F32_MUL, REINTERPRET,
+    ...tee(KEY), ...STORE_I32(),
     // hist[bucket(key)]++
-    ...bucketAddress(), ...tee(AT), ...get(AT), ...loadI32(), ...i32(1), ADD, ...storeI32(),
+    ...bucketAddress(), ...tee(AT), ...get(AT), ...LOAD_I32(), ...i32(1), ADD, ...STORE_I32(),
     ...get(KEY), ...get(MIN_KEY), ...get(KEY), ...get(MIN_KEY), LT_S, SELECT, ...set(MIN_KEY),
     ...get(JB), ...i32(4), ADD, ...tee(JB), ...get(ROW_BYTES), LT_U, ...brIf(0),
     END,
   ];
   // A NaN key is negative (sign bit) or in a bucket from +Infinity's up: clear the histogram
   // and return the row, for the JS kernel to report.
-  const infBuckets = Array.from({ length: KEY_BUCKETS - INF_BUCKET }, (_, b) => [...get(HIST), ...loadI32(4 * (INF_BUCKET + b)), OR]).flat();
+  const infBuckets = Array.from({ length: KEY_BUCKETS - INF_BUCKET }, (_, b) => [...get(HIST), ...LOAD_I32(4 * (INF_BUCKET + b)), OR]).flat();
   const nanCheck = [
     ...get(MIN_KEY), ...i32(0), LT_S, ...infBuckets,
     ...IF,
     ...i32(0), ...set(JB),
     ...LOOP,
-    ...get(KEYS), ...get(JB), ADD, ...loadI32(), ...set(KEY),
-    ...bucketAddress(), ...i32(0), ...storeI32(),
+    ...get(KEYS), ...get(JB), ADD, ...LOAD_I32(), ...set(KEY),
+    ...bucketAddress(), ...i32(0), ...STORE_I32(),
     ...get(JB), ...i32(4), ADD, ...tee(JB), ...get(ROW_BYTES), LT_U, ...brIf(0),
     END,
     ...get(R), 0x0f,
@@ -503,7 +446,7 @@ function scalarRowsBody(): number[] {
     ...get(MIN_KEY), ...i32(BUCKET_SHIFT), SHR_U, ...i32(FIRST_NON_NEGATIVE_BUCKET), XOR, ...set(BUCKET),
     ...i32(0), ...set(BELOW),
     ...BLOCK, ...LOOP,
-    ...get(BELOW), ...get(HIST), ...get(BUCKET), ...i32(2), SHL, ADD, ...loadI32(), ADD, ...tee(COUNT), ...get(K), GE_S, ...brIf(1),
+    ...get(BELOW), ...get(HIST), ...get(BUCKET), ...i32(2), SHL, ADD, ...LOAD_I32(), ADD, ...tee(COUNT), ...get(K), GE_S, ...brIf(1),
     ...get(COUNT), ...set(BELOW),
     ...get(BUCKET), ...i32(1), ADD, ...set(BUCKET),
     ...br(0),
@@ -517,20 +460,20 @@ function scalarRowsBody(): number[] {
     ...i32(0), ...set(JB),
     ...i32(0), ...set(J),
     ...LOOP,
-    ...get(KEYS), ...get(JB), ADD, ...loadI32(), ...set(KEY),
+    ...get(KEYS), ...get(JB), ADD, ...LOAD_I32(), ...set(KEY),
     ...get(KEEP_FROM), ...get(KEY), SUB, ...i32(31), SHR_S, ...set(KEEP),
-    ...get(W), ...get(JB), ADD, ...tee(AT), ...get(AT), ...loadI32(), ...get(KEEP), AND, ...storeI32(),
-    ...get(MASK_ROW), ...get(J), ADD, ...get(KEEP), ...i32(1), AND, ...STORE8,
-    ...bucketAddress(), ...i32(0), ...storeI32(),
-    ...get(MP), ...get(J), ...storeI32(),
-    ...get(MP), ...get(KEY_DELTA), ADD, ...get(KEY), ...storeI32(),
+    ...get(W), ...get(JB), ADD, ...tee(AT), ...get(AT), ...LOAD_I32(), ...get(KEEP), AND, ...STORE_I32(),
+    ...get(MASK_ROW), ...get(J), ADD, ...get(KEEP), ...i32(1), AND, ...STORE8(),
+    ...bucketAddress(), ...i32(0), ...STORE_I32(),
+    ...get(MP), ...get(J), ...STORE_I32(),
+    ...get(MP), ...get(KEY_DELTA), ADD, ...get(KEY), ...STORE_I32(),
     ...get(MP), ...get(KEY), ...i32(BUCKET_SHIFT), SHR_U, ...get(TOP), EQ, ...i32(2), SHL, ADD, ...set(MP),
     ...get(J), ...i32(1), ADD, ...set(J),
     ...get(JB), ...i32(4), ADD, ...tee(JB), ...get(ROW_BYTES), LT_U, ...brIf(0),
     END,
-    ...get(INFO), ...get(M_START), ...get(MEMBERS), SUB, ...i32(2), SHR_U, ...storeI32(0),
-    ...get(INFO), ...get(MP), ...get(M_START), SUB, ...i32(2), SHR_U, ...storeI32(4),
-    ...get(INFO), ...get(K), ...get(BELOW), SUB, ...storeI32(8),
+    ...get(INFO), ...get(M_START), ...get(MEMBERS), SUB, ...i32(2), SHR_U, ...STORE_I32(0),
+    ...get(INFO), ...get(MP), ...get(M_START), SUB, ...i32(2), SHR_U, ...STORE_I32(4),
+    ...get(INFO), ...get(K), ...get(BELOW), SUB, ...STORE_I32(8),
     ...get(INFO), ...i32(12), ADD, ...set(INFO),
   ];
   const code = [
@@ -553,7 +496,6 @@ function scalarRowsBody(): number[] {
   return [1, LOCALS, 0x7f, ...code];
 }
 
-const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...uleb(op), ...imm];
 const V_LOAD = simd(0x00, 4, 0);
 const V_STORE = simd(0x0b, 4, 0);
 const I8X16_SPLAT = simd(0x0f);
@@ -571,7 +513,6 @@ const I32X4_SUB = simd(0xb1);
 const I32X4_MIN_S = simd(0xb6);
 const I32X4_MAX_S = simd(0xb8);
 const F32X4_ABS = simd(0xe0);
-const F32X4_MUL = simd(0xe6);
 const MEMORY_FILL = [0xfc, 11, 0];
 
 // Further locals of rows4.
@@ -616,8 +557,8 @@ function simdRowsBody(): number[] {
     ...lanesTo(V_MAX, MAX_KEY, false),
   ];
   const countOne = (lane: number): number[] => [
-    ...get(KEYS), ...get(JB), ADD, ...loadI32(4 * lane), ...set(KEY),
-    ...bucketAddress(), ...tee(AT), ...get(AT), ...loadI32(), ...i32(1), ADD, ...storeI32(),
+    ...get(KEYS), ...get(JB), ADD, ...LOAD_I32(4 * lane), ...set(KEY),
+    ...bucketAddress(), ...tee(AT), ...get(AT), ...LOAD_I32(), ...i32(1), ADD, ...STORE_I32(),
   ];
   const count = [
     ...i32(0), ...set(JB),
@@ -633,22 +574,22 @@ function simdRowsBody(): number[] {
     ...get(MAX_KEY), ...i32(BUCKET_SHIFT), SHR_U, ...i32(FIRST_NON_NEGATIVE_BUCKET), XOR, ...i32(1), ADD, ...get(COUNT), SUB, ...i32(2), SHL,
     ...MEMORY_FILL,
   ];
-  const infBuckets = Array.from({ length: KEY_BUCKETS - INF_BUCKET }, (_, b) => [...get(HIST), ...loadI32(4 * (INF_BUCKET + b)), OR]).flat();
+  const infBuckets = Array.from({ length: KEY_BUCKETS - INF_BUCKET }, (_, b) => [...get(HIST), ...LOAD_I32(4 * (INF_BUCKET + b)), OR]).flat();
   const nanCheck = [...get(MIN_KEY), ...i32(0), LT_S, ...infBuckets, ...IF, ...clearHistogram, ...get(R), 0x0f, END];
   const findBucket = [
     ...get(MIN_KEY), ...i32(BUCKET_SHIFT), SHR_U, ...i32(FIRST_NON_NEGATIVE_BUCKET), XOR, ...set(BUCKET),
     ...i32(0), ...set(BELOW),
     ...BLOCK, ...LOOP,
-    ...get(BELOW), ...get(HIST), ...get(BUCKET), ...i32(2), SHL, ADD, ...loadI32(), ADD, ...tee(COUNT), ...get(K), GE_S, ...brIf(1),
+    ...get(BELOW), ...get(HIST), ...get(BUCKET), ...i32(2), SHL, ADD, ...LOAD_I32(), ADD, ...tee(COUNT), ...get(K), GE_S, ...brIf(1),
     ...get(COUNT), ...set(BELOW),
     ...get(BUCKET), ...i32(1), ADD, ...set(BUCKET),
     ...br(0),
     END, END,
   ];
   const collectOne = (lane: number): number[] => [
-    ...get(KEYS), ...get(JB), ADD, ...loadI32(4 * lane), ...set(KEY),
-    ...get(MP), ...get(J), ...i32(lane), ADD, ...storeI32(),
-    ...get(MP), ...get(KEY_DELTA), ADD, ...get(KEY), ...storeI32(),
+    ...get(KEYS), ...get(JB), ADD, ...LOAD_I32(4 * lane), ...set(KEY),
+    ...get(MP), ...get(J), ...i32(lane), ADD, ...STORE_I32(),
+    ...get(MP), ...get(KEY_DELTA), ADD, ...get(KEY), ...STORE_I32(),
     ...get(MP), ...get(KEY), ...i32(BUCKET_SHIFT), SHR_U, ...get(TOP), EQ, ...i32(2), SHL, ADD, ...set(MP),
   ];
   const writeRow = [
@@ -672,9 +613,9 @@ function simdRowsBody(): number[] {
     ...get(JB), ...i32(16), ADD, ...tee(JB), ...get(ROW_BYTES), LT_U, ...brIf(0),
     END,
     ...clearHistogram,
-    ...get(INFO), ...get(M_START), ...get(MEMBERS), SUB, ...i32(2), SHR_U, ...storeI32(0),
-    ...get(INFO), ...get(MP), ...get(M_START), SUB, ...i32(2), SHR_U, ...storeI32(4),
-    ...get(INFO), ...get(K), ...get(BELOW), SUB, ...storeI32(8),
+    ...get(INFO), ...get(M_START), ...get(MEMBERS), SUB, ...i32(2), SHR_U, ...STORE_I32(0),
+    ...get(INFO), ...get(MP), ...get(M_START), SUB, ...i32(2), SHR_U, ...STORE_I32(4),
+    ...get(INFO), ...get(K), ...get(BELOW), SUB, ...STORE_I32(8),
     ...get(INFO), ...i32(12), ADD, ...set(INFO),
   ];
   const code = [
@@ -700,16 +641,8 @@ function simdRowsBody(): number[] {
 
 /** The kernel module: `rows` (any row length) and, with SIMD, `rows4` (lengths divisible by 4). */
 function rowKernelBytes(withSimd: boolean): Uint8Array<ArrayBuffer> {
-  const bodies = withSimd ? [scalarRowsBody(), simdRowsBody()] : [scalarRowsBody()];
-  const exports = withSimd ? [...wasmName('rows'), 0x00, 0, ...wasmName('rows4'), 0x00, 1] : [...wasmName('rows'), 0x00, 0];
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [1, 0x60, 11, ...new Array<number>(11).fill(0x7f), 1, 0x7f]),
-    ...section(2, [1, ...wasmName('env'), ...wasmName('memory'), 0x02, 0x00, 0x01]),
-    ...section(3, [bodies.length, ...bodies.map(() => 0)]),
-    ...section(7, [bodies.length, ...exports]),
-    ...section(10, [bodies.length, ...bodies.flatMap((b) => [...uleb(b.length), ...b])]),
-  ]);
+  const rows = { name: 'rows', params: 11, returnsI32: true, body: scalarRowsBody() };
+  return assembleModule(withSimd ? [rows, { name: 'rows4', params: 11, returnsI32: true, body: simdRowsBody() }] : [rows]);
 }
 
 type RowKernel = (w: number, rows: number, cols: number, k: number, scale: number, mask: number, keys: number, hist: number, members: number, memberKeys: number, info: number) => number;

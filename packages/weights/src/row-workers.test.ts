@@ -1,9 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { PruneError } from '@prune/core';
-import { afterAll, describe, expect, it } from 'vitest';
-import { pruneThreads, setPruneThreads } from './row-workers.js';
+import { describe, expect, it } from 'vitest';
 
 // The pool runs worker threads from the built package, so this checks the build: a plain
 // Node.js process runs test/row-workers-check.mjs (1 vs 3 threads on a 1100 × 2000 matrix
@@ -48,17 +46,5 @@ describe('row kernels across worker threads (built package)', () => {
     expect(n.parallel?.prune).toBe(true);
     expect(n.parallel?.code).toBe('NON_FINITE');
     expect(n.parallel?.message).toContain(`row ${row}, column 17`);
-  });
-});
-
-describe('setPruneThreads', () => {
-  const threads = pruneThreads();
-  afterAll(() => setPruneThreads(threads));
-
-  it('sets the thread count and rejects one that is not a positive integer', () => {
-    setPruneThreads(3);
-    expect(pruneThreads()).toBe(3);
-    for (const n of [0, -1, 1.5, Number.NaN]) expect(() => setPruneThreads(n)).toThrow(PruneError);
-    expect(pruneThreads()).toBe(3);
   });
 });

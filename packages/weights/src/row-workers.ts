@@ -1,4 +1,4 @@
-import { PruneError } from '@prune/core';
+import { builtinModule, pruneThreads } from '@prune/core';
 import type { RowPruneArgs } from './row-prune.js';
 
 // Worker threads for the fused row kernels. Rows are independent, so a matrix is cut into
@@ -111,7 +111,6 @@ interface PoolWorker extends TileWorker {
 }
 
 const pool: PoolWorker[] = [];
-let threads = defaultThreads();
 let tilesByWorkers = 0;
 
 /**
@@ -129,57 +128,16 @@ export function poolActivity(): { workers: number; ready: number; tilesByWorkers
  * Starts the workers for `n` threads (without waiting for them to run), so that the first
  * large call does not run alone while they start.
  *
- * @param n - thread count, as for {@link setPruneThreads}
+ * @param n - thread count, as for `setPruneThreads` in `@prune/core`
  */
-export function startPruneWorkers(n: number = threads): void {
+export function startPruneWorkers(n: number = pruneThreads()): void {
   if (n > 1) workers(n - 1);
-}
-
-function builtin<T>(id: string): T | undefined {
-  const getBuiltinModule = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule;
-  return typeof getBuiltinModule === 'function' ? (getBuiltinModule(id) as T | undefined) : undefined;
-}
-
-function defaultThreads(): number {
-  const os = builtin<{ availableParallelism?: () => number }>('node:os');
-  const n = os?.availableParallelism?.() ?? 1;
-  return Math.max(1, Math.min(n, 8));
-}
-
-/**
- * Sets how many threads the fused magnitude, Wanda and N:M kernels use on large matrices
- * (the calling thread plus `n − 1` worker threads). Worker threads need Node.js ≥ 20.16;
- * elsewhere the kernels run on the calling thread whatever `n` is. Results do not depend on
- * `n`: rows are pruned independently and bit-identically.
- *
- * @param n - thread count, an integer ≥ 1
- * @defaultValue the machine's available parallelism, at most 8
- *
- * @example
- * ```ts
- * import { setPruneThreads } from '@prune/weights';
- * setPruneThreads(1); // prune on the calling thread only
- * ```
- */
-export function setPruneThreads(n: number): void {
-  if (!Number.isInteger(n) || n < 1) throw new PruneError('OUT_OF_RANGE', `setPruneThreads: n must be an integer ≥ 1, got ${String(n)}`);
-  // Workers beyond n − 1 stay asleep (unref'd, blocked on their control word) for later.
-  threads = n;
-}
-
-/**
- * How many threads the fused kernels use on large matrices (see {@link setPruneThreads}).
- *
- * @returns the thread count
- */
-export function pruneThreads(): number {
-  return threads;
 }
 
 /** Up to `n` pool workers, started on first use; none where worker threads are missing. */
 function workers(n: number): PoolWorker[] {
   if (pool.length >= n) return pool.slice(0, n);
-  const wt = builtin<WorkerThreadsModule>('node:worker_threads');
+  const wt = builtinModule<WorkerThreadsModule>('node:worker_threads');
   if (wt === undefined) return pool.slice();
   while (pool.length < n) {
     const control = new Int32Array(new SharedArrayBuffer(4 * CONTROL_WORDS));
@@ -332,8 +290,9 @@ export function runTiled(work: TiledWork): void {
  * @returns helper count, at most the thread setting minus one
  */
 export function helpersFor(rows: number, tileRows: number, minRows: number): number {
+  const threads = pruneThreads();
   if (threads < 2 || tileRows < 1 || rows < minRows) return 0;
-  if (pool.length === 0 && builtin<WorkerThreadsModule>('node:worker_threads') === undefined) return 0;
+  if (pool.length === 0 && builtinModule<WorkerThreadsModule>('node:worker_threads') === undefined) return 0;
   return Math.max(0, Math.min(threads - 1, Math.ceil(rows / tileRows) - 1));
 }
 

@@ -2,6 +2,7 @@ import { div, mul, square } from '../ops/elementwise.js';
 import { reshape } from '../ops/layout.js';
 import { sum } from '../ops/reduce.js';
 import type { Tensor } from '../tensor.js';
+import { ADD, AND, F32_MUL, F64_ADD, F64_PROMOTE, GE_U, LT_U, MUL, assembleModule, get, i32, set, simd, tee, uleb } from '../wasm/assemble.js';
 import type { AccumulatorOptions, BatchInfo, CalibrationAccumulation, CalibrationWeighting, UpdateOptions } from './batch.js';
 import { RunningAverage } from './running.js';
 
@@ -74,46 +75,6 @@ export function columnSqScalar(x: Float32Array, tokens: number, d: number): Floa
 const CHUNK_BYTES = 1 << 20;
 const PAGE = 1 << 16;
 
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
-const name = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
-const get = (i: number): number[] => [0x20, ...uleb(i)];
-const set = (i: number): number[] => [0x21, ...uleb(i)];
-const tee = (i: number): number[] => [0x22, ...uleb(i)];
-const i32 = (v: number): number[] => [0x41, ...sleb(v)];
-const simd = (op: number, ...imm: number[]): number[] => [0xfd, ...uleb(op), ...imm];
-const I32_ADD = 0x6a;
-const I32_MUL = 0x6c;
-const I32_AND = 0x71;
-const I32_LT_U = 0x49;
-const I32_GE_U = 0x4f;
-const F32_MUL = 0x94;
-const F64_ADD = 0xa0;
-const F64_PROMOTE = 0xbb;
-
 // Parameters and locals of colsq(x, tokens, acc): byte pointers and the token count.
 const X = 0;
 const TOKENS = 1;
@@ -140,21 +101,21 @@ function tokenBlocks(d: number, b: number, end: number[]): number[] {
   return [
     ...end, ...set(BLOCK_END),
     0x02, 0x40, 0x03, 0x40,
-    ...get(X), ...get(BLOCK_END), I32_GE_U, 0x0d, 1,
+    ...get(X), ...get(BLOCK_END), GE_U, 0x0d, 1,
     ...get(X), ...set(P),
     ...get(ACC), ...set(Q),
     ...(pairs > 0
       ? [
-          ...get(X), ...i32(8 * pairs), I32_ADD, ...set(PAIRS_END),
+          ...get(X), ...i32(8 * pairs), ADD, ...set(PAIRS_END),
           0x03, 0x40,
           ...get(Q), ...get(Q), ...simd(0x00, 4, 0), ...ks.flatMap(square), ...simd(0x0b, 4, 0),
-          ...get(Q), ...i32(16), I32_ADD, ...set(Q),
-          ...get(P), ...i32(8), I32_ADD, ...tee(P), ...get(PAIRS_END), I32_LT_U, 0x0d, 0,
+          ...get(Q), ...i32(16), ADD, ...set(Q),
+          ...get(P), ...i32(8), ADD, ...tee(P), ...get(PAIRS_END), LT_U, 0x0d, 0,
           0x0b,
         ]
       : []),
     ...(d % 2 === 1 ? [...get(Q), ...get(Q), 0x2b, 3, 0, ...ks.flatMap(squareLast), 0x39, 3, 0] : []),
-    ...get(X), ...i32(b * rowBytes), I32_ADD, ...set(X),
+    ...get(X), ...i32(b * rowBytes), ADD, ...set(X),
     0x0c, 0,
     0x0b, 0x0b,
   ];
@@ -163,22 +124,14 @@ function tokenBlocks(d: number, b: number, end: number[]): number[] {
 function columnSqModule(d: number): Uint8Array<ArrayBuffer> {
   const rowBytes = 4 * d;
   const code = [
-    ...get(X), ...get(TOKENS), ...i32(rowBytes), I32_MUL, I32_ADD, ...set(END),
+    ...get(X), ...get(TOKENS), ...i32(rowBytes), MUL, ADD, ...set(END),
     // Blocks of four tokens, then the last tokens one at a time.
-    ...tokenBlocks(d, 4, [...get(X), ...get(TOKENS), ...i32(-4), I32_AND, ...i32(rowBytes), I32_MUL, I32_ADD]),
+    ...tokenBlocks(d, 4, [...get(X), ...get(TOKENS), ...i32(-4), AND, ...i32(rowBytes), MUL, ADD]),
     ...tokenBlocks(d, 1, get(END)),
     0x0b,
   ];
   // Locals: five i32 (P, Q, PAIRS_END, BLOCK_END, END), one v128, one f32.
-  const body = [3, 5, 0x7f, 1, 0x7b, 1, 0x7d, ...code];
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [1, 0x60, 3, 0x7f, 0x7f, 0x7f, 0]),
-    ...section(2, [1, ...name('env'), ...name('memory'), 0x02, 0x00, 0x01]),
-    ...section(3, [1, 0]),
-    ...section(7, [1, ...name('colsq'), 0x00, 0]),
-    ...section(10, [1, ...uleb(body.length), ...body]),
-  ]);
+  return assembleModule([{ name: 'colsq', params: 3, body: [3, 5, 0x7f, 1, 0x7b, 1, 0x7d, ...code] }]);
 }
 
 type ColumnSqKernel = (x: number, tokens: number, acc: number) => void;

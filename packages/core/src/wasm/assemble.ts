@@ -48,14 +48,60 @@ export const tee = (i: number): number[] => [0x22, ...uleb(i)];
 export const i32 = (v: number): number[] => [0x41, ...sleb(v)];
 /** `i32.add`. */
 export const ADD = 0x6a;
+/** `i32.sub`. */
+export const SUB = 0x6b;
 /** `i32.mul`. */
 export const MUL = 0x6c;
+/** `i32.and`. */
+export const AND = 0x71;
+/** `i32.or`. */
+export const OR = 0x72;
+/** `i32.xor`. */
+export const XOR = 0x73;
+/** `i32.shl`. */
+export const SHL = 0x74;
+/** `i32.shr_s`. */
+export const SHR_S = 0x75;
+/** `i32.shr_u`. */
+export const SHR_U = 0x76;
+/** `i32.eq`. */
+export const EQ = 0x46;
 /** `i32.ne`. */
 export const NE = 0x47;
+/** `i32.lt_s`. */
+export const LT_S = 0x48;
+/** `i32.lt_u`. */
+export const LT_U = 0x49;
+/** `i32.ge_s`. */
+export const GE_S = 0x4e;
 /** `i32.ge_u`. */
 export const GE_U = 0x4f;
-/** A SIMD instruction (prefix 0xfd) by its opcode. */
-export const simd = (op: number): number[] => [0xfd, ...uleb(op)];
+/** `select`. */
+export const SELECT = 0x1b;
+/** `f32.abs`. */
+export const F32_ABS = 0x8b;
+/** `f32.mul`. */
+export const F32_MUL = 0x94;
+/** `f64.add`. */
+export const F64_ADD = 0xa0;
+/** `f64.promote_f32`. */
+export const F64_PROMOTE = 0xbb;
+/** `i32.reinterpret_f32`. */
+export const REINTERPRET = 0xbc;
+/** `block` (no result). */
+export const BLOCK = [0x02, 0x40];
+/** `loop` (no result). */
+export const LOOP = [0x03, 0x40];
+/** `if` (no result). */
+export const IF = [0x04, 0x40];
+/** `end`. */
+export const END = 0x0b;
+/** `br depth`. */
+export const br = (depth: number): number[] => [0x0c, depth];
+/** `br_if depth`. */
+export const brIf = (depth: number): number[] => [0x0d, depth];
+/** A SIMD instruction (prefix 0xfd) by its opcode, then its immediates. */
+export const simd = (op: number, ...immediates: number[]): number[] => [0xfd, ...uleb(op), ...immediates];
 /** `v128.load` at a constant offset from the address on the stack. */
 export const load = (offset: number): number[] => [...simd(0x00), 0, ...uleb(offset)];
 /** `v128.load32_splat`: one float32 broadcast to four lanes. */
@@ -71,9 +117,13 @@ export const F32X4_ADD = simd(0xe4);
 /** `f32x4.mul`. */
 export const F32X4_MUL = simd(0xe6);
 /** `i32.load` at a constant offset (4-byte aligned). */
-export const LOAD_I32 = (offset: number): number[] => [0x28, 2, ...uleb(offset)];
+export const LOAD_I32 = (offset = 0): number[] => [0x28, 2, ...uleb(offset)];
+/** `i32.store` at a constant offset (4-byte aligned). */
+export const STORE_I32 = (offset = 0): number[] => [0x36, 2, ...uleb(offset)];
+/** `i32.store8` at a constant offset. */
+export const STORE8 = (offset = 0): number[] => [0x3a, 0, ...uleb(offset)];
 /** `f32.load` at a constant offset. */
-export const LOAD_F32 = (offset: number): number[] => [0x2a, 2, ...uleb(offset)];
+export const LOAD_F32 = (offset = 0): number[] => [0x2a, 2, ...uleb(offset)];
 /** `f64.store` at a constant offset (8-byte aligned). */
 export const STORE_F64 = (offset: number): number[] => [0x39, 3, ...uleb(offset)];
 /** The four little-endian bytes of `v` as float32. */
@@ -97,8 +147,10 @@ export function forLoop(v: number, limit: number, body: number[]): number[] {
 export interface AssembledFunction {
   /** Export name. */
   name: string;
-  /** Number of i32 parameters (every kernel takes byte pointers and counts, and returns nothing). */
+  /** Number of i32 parameters (kernels take byte pointers and counts). */
   params: number;
+  /** Whether it returns one i32. */
+  returnsI32?: boolean;
   /** The function body: local declarations, then the code, then `end` (0x0b). */
   body: number[];
 }
@@ -110,13 +162,17 @@ export interface AssembledFunction {
  */
 export function assembleModule(functions: readonly AssembledFunction[], sharedMaximum?: number): Uint8Array<ArrayBuffer> {
   const limits = sharedMaximum === undefined ? [0x00, 0x01] : [0x03, 0x01, ...uleb(sharedMaximum)];
-  const arities = [...new Set(functions.map((f) => f.params))];
-  const types = arities.flatMap((p) => [0x60, p, ...new Array<number>(p).fill(0x7f), 0]);
+  const signature = (f: AssembledFunction): string => `${f.params}:${f.returnsI32 === true ? 1 : 0}`;
+  const arities = [...new Set(functions.map(signature))];
+  const types = arities.flatMap((key) => {
+    const [p, r] = key.split(':').map(Number);
+    return [0x60, ...uleb(p), ...new Array<number>(p).fill(0x7f), r, ...new Array<number>(r).fill(0x7f)];
+  });
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, [...uleb(arities.length), ...types]),
     ...section(2, [1, ...name('env'), ...name('memory'), 0x02, ...limits]),
-    ...section(3, [...uleb(functions.length), ...functions.flatMap((f) => uleb(arities.indexOf(f.params)))]),
+    ...section(3, [...uleb(functions.length), ...functions.flatMap((f) => uleb(arities.indexOf(signature(f))))]),
     ...section(7, [...uleb(functions.length), ...functions.flatMap((f, i) => [...name(f.name), 0x00, ...uleb(i)])]),
     ...section(10, [...uleb(functions.length), ...functions.flatMap((f) => [...uleb(f.body.length), ...f.body])]),
   ];
