@@ -34,3 +34,4 @@ export * from './calibration/index.js';
 export * from './safetensors/index.js';
 export type { BlockRunner, ModelAdapter, ModelBlock, PrunableKind, PrunableLayer } from './model/adapter.js';
 export * from './model/checkpoint.js';
+export type { TokenAction, TokenHook, TokenLayerView } from './model/token-hook.js';

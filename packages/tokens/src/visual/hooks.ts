@@ -1,4 +1,4 @@
-import { PruneError, Random, type Tensor, slice } from '@prune/core';
+import { PruneError, Random, type Tensor, type TokenAction, type TokenHook, type TokenLayerView, slice } from '@prune/core';
 import { attentionReceived } from './attention.js';
 import { uniformGridKeep, randomKeep } from './baselines.js';
 import { checkKeep, topKIndices, withClsToken } from './common.js';
@@ -7,51 +7,14 @@ import { hipruneSelect } from './hiprune.js';
 import { bipartiteSoftMatching, mergeWeightedAverage } from './tome.js';
 
 /**
- * What a transformer block shows a hook after its attention branch, for one image. Token 0
- * is the CLS token; the others are patch tokens.
+ * A token pruner as a vision transformer's {@link TokenHook} (the contract in `@prune/core`):
+ * the model calls `afterAttention` in every block, between the attention branch and the MLP,
+ * and applies the returned action (if any) before the MLP. A hook serves one forward pass at a
+ * time; layer 0 starts a new image.
  */
-export interface TokenLayerView {
-  /** Block index, from 0. */
-  layer: number;
-  /** The residual stream after the attention branch, [n, d]. */
-  tokens: Tensor<'float32'>;
-  /** This block's softmax attention, [heads, n, n] (rows are queries). */
-  attention: Tensor<'float32'>;
-  /** This block's keys averaged over heads, [n, headDim] (ToMe's similarity metric). */
-  keys: Tensor<'float32'>;
-  /** Token sizes after merges; `undefined` while every token is one patch. */
-  sizes: Float32Array | undefined;
-  /** Original patch position of each token (−1 for CLS). */
-  positions: Int32Array;
-  /** Patch rows of the image. */
-  gridHeight: number;
-  /** Patches per row of the image. */
-  gridWidth: number;
-}
-
-/**
- * A hook's decision for the rest of the forward pass: keep a subset of the tokens (indices
- * into the current tokens, CLS included explicitly, ascending), or replace them by merged
- * tokens with sizes (used for proportional attention in later blocks).
- */
-export type TokenAction =
-  | { readonly keep: Int32Array }
-  | { readonly tokens: Tensor<'float32'>; readonly sizes: Float32Array; readonly positions: Int32Array };
-
-/**
- * Plugs a token pruner into a ViT forward pass: the model calls `afterAttention` in every
- * block, between the attention branch and the MLP, and applies the returned action (if any)
- * before the MLP. A hook serves one forward pass at a time; layer 0 starts a new image.
- */
-export interface TokenPruningHook {
+export interface TokenPruningHook extends TokenHook {
   /** Name used in reports. */
   readonly name: string;
-  /**
-   * Called once per block.
-   * @param view - tokens, attention and keys of the block
-   * @returns an action, or `undefined` to leave the tokens unchanged
-   */
-  afterAttention(view: TokenLayerView): TokenAction | undefined;
 }
 
 /** Options shared by the hooks that prune once, at one block. */

@@ -12,14 +12,14 @@ export type { BipartiteMatchingOptions, MergedTokens, TomeMatching, TomeTargetOp
 export { randomKeep, uniformGridKeep } from './baselines.js';
 export type { RandomKeepOptions, UniformGridOptions } from './baselines.js';
 export { fastvHook, fixedKeepHook, gpruneHook, hipruneHook, randomHook, tomeHook, uniformGridHook } from './hooks.js';
+// The model–pruner contract lives in @prune/core; re-exported for convenience.
+export type { TokenAction, TokenHook, TokenLayerView } from '@prune/core';
 export type {
   FastvHookOptions,
   GpruneHookOptions,
   HipruneHookOptions,
   PruneAtLayerOptions,
   RandomHookOptions,
-  TokenAction,
-  TokenLayerView,
   TokenPruningHook,
   TomeHookOptions,
 } from './hooks.js';

@@ -5,11 +5,8 @@ export type {
   VitAttentionOutput,
   VitForwardOptions,
   VitForwardResult,
-  VitLayerView,
   VitLoadOptions,
   VitState,
-  VitTokenAction,
-  VitTokenHook,
 } from './vit.js';
 export { loadVitFolder, loadZooVit } from './load.js';
 export type { ZooVit } from './load.js';

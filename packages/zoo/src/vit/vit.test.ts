@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { PruneError, fromArray } from '@prune/core';
 import { parseVitConfig, vitFlops } from './config.js';
 import { loadVitFolder } from './load.js';
-import { type VitModel, type VitTokenHook, argmaxOf } from './vit.js';
+import type { TokenHook } from '@prune/core';
+import { type VitModel, argmaxOf } from './vit.js';
 
 const tinyFolder = fileURLToPath(new URL('../../test/fixtures/tiny-vit/', import.meta.url));
 interface TinyExpected {
@@ -57,7 +58,7 @@ describe('VitModel (tiny PyTorch parity fixture)', () => {
 
   it('drops tokens between attention and MLP as the PyTorch reference does', async () => {
     const model = await tiny();
-    const hook: VitTokenHook = {
+    const hook: TokenHook = {
       afterAttention: (view) => (view.layer === expected.keep.layer ? { keep: Int32Array.from(expected.keep.indices) } : undefined),
     };
     const out = model.forward(images, 0, { hook });
@@ -87,11 +88,11 @@ describe('VitModel (tiny PyTorch parity fixture)', () => {
 
   it('rejects hooks that drop CLS or give unsorted indices', async () => {
     const model = await tiny();
-    const dropCls: VitTokenHook = { afterAttention: (v) => (v.layer === 0 ? { keep: Int32Array.from([1, 2, 3]) } : undefined) };
+    const dropCls: TokenHook = { afterAttention: (v) => (v.layer === 0 ? { keep: Int32Array.from([1, 2, 3]) } : undefined) };
     expect(() => model.forward(images, 0, { hook: dropCls })).toThrow(PruneError);
-    const unsorted: VitTokenHook = { afterAttention: (v) => (v.layer === 0 ? { keep: Int32Array.from([0, 3, 2]) } : undefined) };
+    const unsorted: TokenHook = { afterAttention: (v) => (v.layer === 0 ? { keep: Int32Array.from([0, 3, 2]) } : undefined) };
     expect(() => model.forward(images, 0, { hook: unsorted })).toThrow(/ascending/);
-    const wrongWidth: VitTokenHook = {
+    const wrongWidth: TokenHook = {
       afterAttention: (v) => (v.layer === 0 ? { tokens: fromArray(new Float32Array(6), [2, 3], 'float32'), sizes: Float32Array.from([1, 16]), positions: Int32Array.from([-1, 0]) } : undefined),
     };
     expect(() => model.forward(images, 0, { hook: wrongWidth })).toThrow(PruneError);

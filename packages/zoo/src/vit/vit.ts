@@ -3,6 +3,9 @@ import {
   PruneError,
   type SafetensorsSource,
   type Tensor,
+  type TokenAction,
+  type TokenHook,
+  type TokenLayerView,
   add,
   concat,
   dispose,
@@ -23,55 +26,12 @@ import {
 import { type VitBlockTokens, type VitConfig, vitExpectedShapes, vitFlops } from './config.js';
 import { ModelWeights, readModelWeights } from '../model-weights.js';
 
-/**
- * What a block shows a {@link VitTokenHook} after its attention branch, for one image.
- * Token 0 is the CLS token.
- */
-export interface VitLayerView {
-  /** Block index, from 0. */
-  layer: number;
-  /** The residual stream after the attention branch, [n, d]. */
-  tokens: Tensor<'float32'>;
-  /** Softmax attention of the block, [heads, n, n] (rows are queries). */
-  attention: Tensor<'float32'>;
-  /** Keys averaged over heads, [n, headDim]. */
-  keys: Tensor<'float32'>;
-  /** Token sizes after merges; `undefined` while every token is one patch. */
-  sizes: Float32Array | undefined;
-  /** Original patch position of each token (−1 for CLS). */
-  positions: Int32Array;
-  /** Patch rows. */
-  gridHeight: number;
-  /** Patches per row. */
-  gridWidth: number;
-}
-
-/**
- * A hook's decision: keep token indices (CLS included explicitly), or replace the tokens by
- * merged ones with sizes (later blocks then add log(size) to the attention logits).
- */
-export type VitTokenAction =
-  | { readonly keep: Int32Array }
-  | { readonly tokens: Tensor<'float32'>; readonly sizes: Float32Array; readonly positions: Int32Array };
-
-/**
- * Called in every block between attention and MLP; `@prune/tokens` hooks (HiPrune, G-Prune,
- * ToMe, FastV, baselines) have this shape.
- */
-export interface VitTokenHook {
-  /**
-   * @param view - the block's tokens, attention and keys
-   * @returns an action, or `undefined` to leave the tokens as they are
-   */
-  afterAttention(view: VitLayerView): VitTokenAction | undefined;
-}
-
 /** Options of {@link VitModel.forward}. */
 export interface VitForwardOptions {
   /** Token pruning or merging hook. */
-  hook?: VitTokenHook;
+  hook?: TokenHook;
   /** Called with every block's view (after the hook has seen it), e.g. to record attention maps. */
-  onLayer?: (view: VitLayerView) => void;
+  onLayer?: (view: TokenLayerView) => void;
 }
 
 /** Result of {@link VitModel.forward}. */
@@ -258,7 +218,7 @@ export class VitModel {
    * @param action - what to keep or the merged tokens
    * @returns the state entering the MLP
    */
-  applyAction(tokens: Tensor<'float32'>, state: VitState, action: VitTokenAction | undefined): VitState {
+  applyAction(tokens: Tensor<'float32'>, state: VitState, action: TokenAction | undefined): VitState {
     if (!action) return { tokens, sizes: state.sizes, positions: state.positions };
     const n = tokens.shape[0];
     if ('keep' in action) {
@@ -296,8 +256,8 @@ export class VitModel {
     let s = state;
     for (let layer = from; layer < to; layer++) {
       const a = this.attentionBranch(layer, s);
-      const view: VitLayerView = { layer, tokens: a.tokens, attention: a.attention, keys: a.keys, sizes: s.sizes, positions: s.positions, gridHeight: this.gridSize, gridWidth: this.gridSize };
-      let action: VitTokenAction | undefined;
+      const view: TokenLayerView = { layer, tokens: a.tokens, attention: a.attention, keys: a.keys, sizes: s.sizes, positions: s.positions, gridHeight: this.gridSize, gridWidth: this.gridSize };
+      let action: TokenAction | undefined;
       try {
         action = options.hook?.afterAttention(view);
         options.onLayer?.(view);
