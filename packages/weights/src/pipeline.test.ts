@@ -3,13 +3,10 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import {
-  type Backend,
   ColumnNormAccumulator,
-  type Kernels,
   type ModelAdapter,
   Random,
   openSafetensors,
-  referenceBackend,
   type ProgressEvent,
   PruneError,
   type Tensor,
@@ -19,6 +16,7 @@ import {
   globalThresholdMasks,
   tensor,
 } from '@prune/core';
+import { countingBackend } from '@prune/core/testing';
 import { LlamaModel, parseLlamaConfig } from '@prune/zoo';
 import { loadTinyLm, snapshot, tinySamples } from '../test/tiny-lm.js';
 import { magnitude } from './magnitude.js';
@@ -413,42 +411,6 @@ describe('pruneModel rejects bad input before writing anything', () => {
   });
 });
 
-/** The reference backend, counting live storage handles and their peak. */
-function countingBackend(): { backend: Backend; live: () => number; peak: () => number; resetPeak: () => void } {
-  const counts = new Map<unknown, number>();
-  let live = 0;
-  let peak = 0;
-  const add = (h: unknown): void => {
-    counts.set(h, (counts.get(h) ?? 0) + 1);
-    peak = Math.max(peak, ++live);
-  };
-  const kernels: Record<string, unknown> = {};
-  for (const [name, kernel] of Object.entries(referenceBackend.kernels)) {
-    kernels[name] = (...args: unknown[]) => {
-      const out = (kernel as (...a: unknown[]) => unknown).apply(referenceBackend.kernels, args);
-      for (const h of Array.isArray(out) ? out : [out]) add(h);
-      return out;
-    };
-  }
-  const backend = {
-    ...referenceBackend,
-    name: 'counting',
-    kernels: kernels as Partial<Kernels<unknown>>,
-    upload: (values, shape, dtype) => {
-      const h = referenceBackend.upload(values, shape, dtype);
-      add(h);
-      return h;
-    },
-    dispose: (h) => {
-      const c = counts.get(h) ?? 0;
-      if (c === 0) return;
-      live--;
-      if (c === 1) counts.delete(h);
-      else counts.set(h, c - 1);
-    },
-  } as Backend;
-  return { backend, live: () => live, peak: () => peak, resetPeak: () => void (peak = live) };
-}
 
 describe('pruneModel memory', () => {
   it('holds one hidden state per sample (not the linear inputs) and leaks nothing', async () => {

@@ -1,45 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { Backend } from '../backend.js';
-import type { Kernels } from '../kernels.js';
 import { fromArray } from '../ops/creation.js';
-import { referenceBackend } from '../reference/index.js';
 import { tidy } from '../scope.js';
+import { countingBackend } from '../testing/counting-backend.js';
 import { ColumnNormAccumulator } from './column-norm.js';
 import { HessianAccumulator } from './hessian.js';
-
-/**
- * A reference-backed backend that counts live storage handles (a multiset: the reference
- * reshape may hand back its input's array), to catch leaks.
- */
-function countingBackend(onHost = false): { backend: Backend; live: () => number } {
-  const counts = new Map<unknown, number>();
-  const add = (h: unknown): void => void counts.set(h, (counts.get(h) ?? 0) + 1);
-  const kernels: Record<string, unknown> = {};
-  for (const [name, kernel] of Object.entries(referenceBackend.kernels)) {
-    kernels[name] = (...args: unknown[]) => {
-      const out = (kernel as (...a: unknown[]) => unknown).apply(referenceBackend.kernels, args);
-      for (const h of Array.isArray(out) ? out : [out]) add(h);
-      return out;
-    };
-  }
-  const backend = {
-    ...referenceBackend,
-    name: 'counting',
-    onHost,
-    kernels: kernels as Partial<Kernels<unknown>>,
-    upload: (values, shape, dtype) => {
-      const h = referenceBackend.upload(values, shape, dtype);
-      add(h);
-      return h;
-    },
-    dispose: (h) => {
-      const c = counts.get(h) ?? 0;
-      if (c <= 1) counts.delete(h);
-      else counts.set(h, c - 1);
-    },
-  } as Backend;
-  return { backend, live: () => [...counts.values()].reduce((a, c) => a + c, 0) };
-}
 
 const accumulators = [
   ['ColumnNormAccumulator', (d: number, accumulation: 'float32' | 'float64') => new ColumnNormAccumulator(d, { accumulation })],
@@ -50,7 +14,7 @@ describe('calibration accumulators and memory', () => {
   for (const [name, make] of accumulators) {
     for (const [accumulation, onHost] of [['float32', false], ['float64', false], ['float32', true]] as const) {
       it(`${name} (${accumulation}${onHost ? ', host kernels' : ''}) survives callers' tidy scopes, disposes every intermediate, and refuses use after dispose`, () => {
-        const { backend, live } = countingBackend(onHost);
+        const { backend, live } = countingBackend({ onHost });
         const x = fromArray(Float32Array.of(1, 2, 3, 4, 5, 6), [1, 3, 2], 'float32', { backend });
         const gates = fromArray(Float32Array.of(1, 0.5, 0.25), [1, 3], 'float32', { backend });
         const bad = fromArray(Float32Array.of(1, Number.NaN), [2], 'float32', { backend });

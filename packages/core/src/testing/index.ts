@@ -21,6 +21,8 @@ import { type ConformanceCase, type ConformanceResult, type TestApi, checkCase }
 
 export { EXACT, checkCase } from './conformance.js';
 export type { ConformanceCase, ConformanceResult, TestApi, Tolerance } from './conformance.js';
+export { countingBackend } from './counting-backend.js';
+export type { CountingBackend } from './counting-backend.js';
 export { randomInput } from './inputs.js';
 export type { RandomInputOptions } from './inputs.js';
 
