@@ -1,27 +1,13 @@
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { loadModelFolder, pruneChannels, saveModelFolder } from '@prune/structured';
 import { createTfjsBackend } from '@prune/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChannelJobResult } from './channel-job.js';
-import { main } from './main.js';
-
-function sink() {
-  let text = '';
-  return {
-    stream: new Writable({
-      write(c, _e, done) {
-        text += String(c);
-        done();
-      },
-    }),
-    text: () => text,
-  };
-}
+import { run } from '../test/run-main.js';
 
 let dir: string;
 let modelDir: string;
@@ -65,13 +51,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-async function run(args: string[]) {
-  const out = sink();
-  const err = sink();
-  const code = await main(args, { stdout: out.stream as never, stderr: err.stream as never });
-  return { code, stdout: out.text(), stderr: err.text() };
-}
 
 describe('prune --method channel', () => {
   it('writes a smaller tfjs model equal to pruneChannels’ model, with a JSON report', async () => {

@@ -1,29 +1,10 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ccsSelect } from '@prune/data';
 import { parseDataArgs, readEmbeddingsFile, readScoresFile } from './data-job.js';
-import { main } from './main.js';
-
-function sink() {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      text += String(chunk);
-      done();
-    },
-  });
-  return { stream, text: () => text };
-}
-
-async function run(args: string[]) {
-  const out = sink();
-  const err = sink();
-  const code = await main(args, { stdout: out.stream, stderr: err.stream as unknown as NodeJS.WriteStream });
-  return { code, stdout: out.text(), stderr: err.text() };
-}
+import { run } from '../test/run-main.js';
 
 /** A .npy v1.0 file of float32 rows. */
 function npy(rows: number, cols: number, values: number[]): Buffer {

@@ -3,30 +3,11 @@ import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSafetensors, writeSafetensors } from '@prune/core';
-import { main } from './main.js';
+import { run } from '../test/run-main.js';
 
 const fixture = fileURLToPath(new URL('../test/fixtures/tiny-lm/', import.meta.url));
-
-function sink() {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      text += String(chunk);
-      done();
-    },
-  }) as Writable & { isTTY?: boolean };
-  return { stream, text: () => text };
-}
-
-async function run(args: string[]) {
-  const out = sink();
-  const err = sink();
-  const code = await main(args, { stdout: out.stream, stderr: err.stream as unknown as NodeJS.WriteStream });
-  return { code, stdout: out.text(), stderr: err.text() };
-}
 
 const fast = ['--backend', 'reference', '--nsamples', '4', '--eval-windows', '1'];
 let dir: string;

@@ -2,13 +2,12 @@ import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromArray, openSafetensors, tensor, tidy } from '@prune/core';
 import { maskExperts, saveMoeCheckpoint } from '@prune/moe';
 import { createRandomMoeModel, loadMoeModelFolder, parseMoeConfig } from '@prune/zoo';
-import { main } from './main.js';
 import { splitDemonstrations } from './moe-job.js';
+import { run } from '../test/run-main.js';
 
 const tinyLm = fileURLToPath(new URL('../test/fixtures/tiny-lm/', import.meta.url));
 const rawConfig = {
@@ -25,24 +24,6 @@ const rawConfig = {
   num_experts_per_tok: 2,
 };
 const fast = ['--backend', 'reference', '--nsamples', '4', '--eval-windows', '1'];
-
-function sink() {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      text += String(chunk);
-      done();
-    },
-  });
-  return { stream, text: () => text };
-}
-
-async function run(args: string[]) {
-  const out = sink();
-  const err = sink();
-  const code = await main(args, { stdout: out.stream, stderr: err.stream as unknown as NodeJS.WriteStream });
-  return { code, stdout: out.text(), stderr: err.text() };
-}
 
 let dir: string;
 let moeFolder: string;

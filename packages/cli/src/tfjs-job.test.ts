@@ -1,18 +1,12 @@
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTfjsModelAdapter } from '@prune/tfjs';
 import { selectBackend } from './backend.js';
-import { main } from './main.js';
-
-function sink() {
-  let text = '';
-  return { stream: new Writable({ write(c, _e, done) { text += String(c); done(); } }), text: () => text };
-}
+import { run } from '../test/run-main.js';
 
 let dir: string;
 let modelDir: string;
@@ -36,13 +30,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-async function run(args: string[]) {
-  const out = sink();
-  const err = sink();
-  const code = await main(args, { stdout: out.stream, stderr: err.stream as unknown as NodeJS.WriteStream });
-  return { code, stdout: out.text(), stderr: err.text() };
-}
 
 describe('prune command on a tfjs model folder', () => {
   it('prunes data-free, writes a tfjs model stock tfjs reloads, and compares outputs', async () => {
