@@ -10,6 +10,8 @@ export type { PruneErrorCode } from './errors.js';
 export { allocArray, bytesPerElement, dtypeOfArray } from './dtype.js';
 export type { DType, DTypeArrayMap, TypedArray } from './dtype.js';
 export { broadcastShapes, checkShape, normalizeAxis, shapesEqual, sizeOf, stridesOf } from './shape.js';
+export { broadcastStrides, stridedPlan } from './reference/broadcast.js';
+export type { StridedPlan } from './reference/broadcast.js';
 export type { Shape } from './shape.js';
 export { KERNEL_NAMES } from './kernels.js';
 export type { BinaryOp, CompareOp, KernelName, Kernels, ReduceOp, TensorRef, UnaryOp } from './kernels.js';

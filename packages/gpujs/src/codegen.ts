@@ -8,61 +8,6 @@
  * every index below 2^24: products and differences of such integers are exact in float32.
  */
 
-/** An iteration space with merged axes and one stride list per operand. */
-export interface AxisPlan {
-  /** Extents of the merged axes (at least one). */
-  readonly dims: readonly number[];
-  /** `strides[k][i]`: stride of operand `k` along merged axis `i` (0 when broadcast). */
-  readonly strides: readonly (readonly number[])[];
-}
-
-/** Row-major strides of `shape`. */
-export function rowMajorStrides(shape: readonly number[]): number[] {
-  const strides = new Array<number>(shape.length);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    strides[i] = s;
-    s *= shape[i];
-  }
-  return strides;
-}
-
-/** Strides of an operand of `shape` read as broadcast to `outShape`: 0 where it has extent 1. */
-export function broadcastStrides(shape: readonly number[], outShape: readonly number[]): number[] {
-  const own = rowMajorStrides(shape);
-  const strides = new Array<number>(outShape.length).fill(0);
-  for (let i = 0; i < shape.length; i++) {
-    if (shape[i] !== 1) strides[outShape.length - shape.length + i] = own[i];
-  }
-  return strides;
-}
-
-/**
- * Drops extent-1 axes of `shape` and merges neighbours that every operand walks as one
- * axis, so that fewer divisions are needed per element.
- */
-export function mergeAxes(shape: readonly number[], operandStrides: readonly (readonly number[])[]): AxisPlan {
-  const dims: number[] = [];
-  const strides: number[][] = operandStrides.map(() => []);
-  for (let i = 0; i < shape.length; i++) {
-    const d = shape[i];
-    if (d === 1) continue;
-    const last = dims.length - 1;
-    if (last >= 0 && operandStrides.every((st, k) => strides[k][last] === st[i] * d)) {
-      dims[last] *= d;
-      for (let k = 0; k < strides.length; k++) strides[k][last] = operandStrides[k][i];
-    } else {
-      dims.push(d);
-      for (let k = 0; k < strides.length; k++) strides[k].push(operandStrides[k][i]);
-    }
-  }
-  if (dims.length === 0) {
-    dims.push(1);
-    for (const st of strides) st.push(0);
-  }
-  return { dims, strides };
-}
-
 /** A float literal gpu.js types as Number (never as Integer). */
 export function lit(value: number): string {
   if (!Number.isFinite(value)) throw new Error(`cannot embed ${value} in a kernel`);

@@ -7,10 +7,13 @@ import {
   type TensorRef,
   type TypedArray,
   type UnaryOp,
+  broadcastStrides,
   referenceBackend,
   sizeOf,
+  stridedPlan,
+  stridesOf,
 } from '@prune/core';
-import { broadcastStrides, exactDivision, lit, mergeAxes, offsetsCode, rowMajorStrides } from './codegen.js';
+import { exactDivision, lit, offsetsCode } from './codegen.js';
 import { scanValues, type ValueScan } from './scan.js';
 
 /**
@@ -181,7 +184,7 @@ const NATIVE_REDUCE = new Set<ReduceOp>(['sum', 'mean', 'max', 'min', 'norm1', '
  * `names`, of `shapes`) broadcast to it; `body` reads `x`, `y`, `c` loaded from them.
  */
 function elementwiseSource(outShape: Shape, shapes: readonly Shape[], names: readonly string[], loads: readonly string[], body: string): string {
-  const plan = mergeAxes(outShape, [rowMajorStrides(outShape), ...shapes.map((s) => broadcastStrides(s, outShape))]);
+  const plan = stridedPlan(outShape, [stridesOf(outShape), ...shapes.map((s) => broadcastStrides(s, outShape))]);
   const { code, offsets } = offsetsCode('this.thread.x', plan.dims, plan.strides.slice(1));
   const loadLines = loads.map((v, k) => `let ${v} = ${names[k]}[${offsets[k]}];`);
   return `function (${names.join(', ')}) {\n${code}\n${loadLines.join('\n')}\n${body}\n}`;
@@ -345,7 +348,7 @@ export function createGpujsKernels(runner: KernelRunner): Partial<Kernels<GpujsS
           const bCol = transposeB ? k : 1;
           const bStep = transposeB ? 1 : p;
           const dims = [...batch, m, p];
-          const plan = mergeAxes(dims, [rowMajorStrides(dims), [...aBatch, aRow, 0], [...bBatch, 0, bCol]]);
+          const plan = stridedPlan(dims, [stridesOf(dims), [...aBatch, aRow, 0], [...bBatch, 0, bCol]]);
           const { code, offsets } = offsetsCode('this.thread.x', plan.dims, plan.strides.slice(1));
           return [
             'function (a, b) {',
@@ -472,7 +475,7 @@ export function createGpujsKernels(runner: KernelRunner): Partial<Kernels<GpujsS
 
 /** Source of a reduction of `shape` over `axes` with `op`, one output per kept position. */
 function reduceSource(shape: Shape, axes: readonly number[], op: ReduceOp): string {
-  const strides = rowMajorStrides(shape);
+  const strides = stridesOf(shape);
   const reduced = new Set(axes);
   const keptDims: number[] = [];
   const keptStrides: number[] = [];
@@ -487,8 +490,8 @@ function reduceSource(shape: Shape, axes: readonly number[], op: ReduceOp): stri
       keptStrides.push(strides[i]);
     }
   });
-  const kept = keptDims.length > 0 ? mergeAxes(keptDims, [keptStrides]) : { dims: [1], strides: [[0]] };
-  const red = mergeAxes(redDims, [redStrides]);
+  const kept = keptDims.length > 0 ? stridedPlan(keptDims, [keptStrides]) : { dims: [1], strides: [[0]] };
+  const red = stridedPlan(redDims, [redStrides]);
   const count = sizeOf(redDims);
   const base = offsetsCode('this.thread.x', kept.dims, kept.strides);
   const inner = red.dims.length === 1 ? { code: '', offsets: [`r * ${lit(red.strides[0][0])}`] } : offsetsCode('r', red.dims, red.strides);
