@@ -1,3 +1,4 @@
+import { type ObsRows, obsRowsSimd } from './obs-kernel.js';
 import { COLS, GROUP, KIND, KIND_OBS, PARAM, ROWS, START, TILE, helpersFor, runTiled } from './row-workers.js';
 
 // SparseGPT's column loop inside one block of B columns (the optimal-brain-surgeon updates):
@@ -7,24 +8,7 @@ import { COLS, GROUP, KIND, KIND_OBS, PARAM, ROWS, START, TILE, helpersFor, runT
 // for the worker pool.
 
 /** One block of the column loop, with the strides of wherever its rows live. */
-export interface ObsBlock {
-  /** Weights; row r of the block starts at `wAt + r·wStride`. Updated in place. */
-  readonly w: Float32Array;
-  readonly wAt: number;
-  readonly wStride: number;
-  /** Keep mask (1 = keep), laid out like `w`; N:M writes its choices here. */
-  readonly keep: Uint8Array;
-  readonly keepAt: number;
-  readonly keepStride: number;
-  /** The block's square of the upper factor U: row c starts at `uAt + c·uStride`. */
-  readonly u: Float32Array;
-  readonly uAt: number;
-  readonly uStride: number;
-  /** Receives each row's errors: row r at `r·errStride`, 0 for kept weights. */
-  readonly err: Float32Array;
-  readonly errStride: number;
-  /** Columns in the block, B. */
-  readonly count: number;
+export interface ObsBlock extends ObsRows {
   /** U[c,c]² rounded to float32, per block column. */
   readonly diagSq: Float32Array;
   /** N:M — N pruned of every M; both 0 when the mask was chosen beforehand. */
@@ -44,6 +28,8 @@ export interface ObsBlock {
  */
 export function obsBlockRows(b: ObsBlock, from: number, to: number): void {
   const { w, keep, u, err, count, diagSq, prune, group } = b;
+  // A mask chosen beforehand: the WebAssembly SIMD loop, which rounds as this one does.
+  if (group === 0 && obsRowsSimd(b, from, to)) return;
   const groupScore = new Float32Array(group);
   for (let r = from; r < to; r++) {
     const base = b.wAt + r * b.wStride;
@@ -74,7 +60,8 @@ export function obsBlockRows(b: ObsBlock, from: number, to: number): void {
       err[eBase + c] = e;
       w[base + c] = 0;
       if (e === 0) continue;
-      for (let k = c + 1; k < count; k++) w[base + k] -= e * u[rowU + k];
+      // The product rounded to float32 first, as the reference's float32 outer product is.
+      for (let k = c + 1; k < count; k++) w[base + k] -= Math.fround(e * u[rowU + k]);
     }
   }
 }
