@@ -409,6 +409,37 @@ const LOCALS = 17;
 /** `hist + 4·keyBucket(key)` for the key in local {@link KEY}. */
 const bucketAddress = (): number[] => [...get(HIST), ...get(KEY), ...i32(BUCKET_SHIFT), SHR_U, ...i32(FIRST_NON_NEGATIVE_BUCKET), XOR, ...i32(2), SHL, ADD];
 
+/** Records a finished row's members in INFO: first member, member count, members to prune. */
+function rowInfo(): number[] {
+  return [
+    ...get(INFO), ...get(M_START), ...get(MEMBERS), SUB, ...i32(2), SHR_U, ...STORE_I32(0),
+    ...get(INFO), ...get(MP), ...get(M_START), SUB, ...i32(2), SHR_U, ...STORE_I32(4),
+    ...get(INFO), ...get(K), ...get(BELOW), SUB, ...STORE_I32(8),
+    ...get(INFO), ...i32(12), ADD, ...set(INFO),
+  ];
+}
+
+/** The kernels' code: set up the running pointers, run `perRow` on every row, return ROWS. */
+function rowLoop(perRow: number[]): number[] {
+  return [
+    ...get(COLS), ...i32(2), SHL, ...set(ROW_BYTES),
+    ...get(MASK), ...set(MASK_ROW),
+    ...get(MEMBERS), ...set(MP),
+    ...get(MEMBER_KEYS), ...get(MEMBERS), SUB, ...set(KEY_DELTA),
+    ...i32(0), ...set(R),
+    ...BLOCK, ...LOOP,
+    ...get(R), ...get(ROWS), GE_U, ...brIf(1),
+    ...perRow,
+    ...get(W), ...get(ROW_BYTES), ADD, ...set(W),
+    ...get(MASK_ROW), ...get(COLS), ADD, ...set(MASK_ROW),
+    ...get(R), ...i32(1), ADD, ...set(R),
+    ...br(0),
+    END, END,
+    ...get(ROWS),
+    END,
+  ];
+}
+
 /** The body of `rows`, the kernel for any row length, one entry at a time. */
 function scalarRowsBody(): number[] {
   const scoreAndCount = [
@@ -471,28 +502,9 @@ function scalarRowsBody(): number[] {
     ...get(J), ...i32(1), ADD, ...set(J),
     ...get(JB), ...i32(4), ADD, ...tee(JB), ...get(ROW_BYTES), LT_U, ...brIf(0),
     END,
-    ...get(INFO), ...get(M_START), ...get(MEMBERS), SUB, ...i32(2), SHR_U, ...STORE_I32(0),
-    ...get(INFO), ...get(MP), ...get(M_START), SUB, ...i32(2), SHR_U, ...STORE_I32(4),
-    ...get(INFO), ...get(K), ...get(BELOW), SUB, ...STORE_I32(8),
-    ...get(INFO), ...i32(12), ADD, ...set(INFO),
+    ...rowInfo(),
   ];
-  const code = [
-    ...get(COLS), ...i32(2), SHL, ...set(ROW_BYTES),
-    ...get(MASK), ...set(MASK_ROW),
-    ...get(MEMBERS), ...set(MP),
-    ...get(MEMBER_KEYS), ...get(MEMBERS), SUB, ...set(KEY_DELTA),
-    ...i32(0), ...set(R),
-    ...BLOCK, ...LOOP,
-    ...get(R), ...get(ROWS), GE_U, ...brIf(1),
-    ...scoreAndCount, ...nanCheck, ...findBucket, ...writeRow,
-    ...get(W), ...get(ROW_BYTES), ADD, ...set(W),
-    ...get(MASK_ROW), ...get(COLS), ADD, ...set(MASK_ROW),
-    ...get(R), ...i32(1), ADD, ...set(R),
-    ...br(0),
-    END, END,
-    ...get(ROWS),
-    END,
-  ];
+  const code = rowLoop([...scoreAndCount, ...nanCheck, ...findBucket, ...writeRow]);
   return [1, LOCALS, 0x7f, ...code];
 }
 
@@ -613,28 +625,9 @@ function simdRowsBody(): number[] {
     ...get(JB), ...i32(16), ADD, ...tee(JB), ...get(ROW_BYTES), LT_U, ...brIf(0),
     END,
     ...clearHistogram,
-    ...get(INFO), ...get(M_START), ...get(MEMBERS), SUB, ...i32(2), SHR_U, ...STORE_I32(0),
-    ...get(INFO), ...get(MP), ...get(M_START), SUB, ...i32(2), SHR_U, ...STORE_I32(4),
-    ...get(INFO), ...get(K), ...get(BELOW), SUB, ...STORE_I32(8),
-    ...get(INFO), ...i32(12), ADD, ...set(INFO),
+    ...rowInfo(),
   ];
-  const code = [
-    ...get(COLS), ...i32(2), SHL, ...set(ROW_BYTES),
-    ...get(MASK), ...set(MASK_ROW),
-    ...get(MEMBERS), ...set(MP),
-    ...get(MEMBER_KEYS), ...get(MEMBERS), SUB, ...set(KEY_DELTA),
-    ...i32(0), ...set(R),
-    ...BLOCK, ...LOOP,
-    ...get(R), ...get(ROWS), GE_U, ...brIf(1),
-    ...scoreMinMax, ...count, ...nanCheck, ...findBucket, ...writeRow,
-    ...get(W), ...get(ROW_BYTES), ADD, ...set(W),
-    ...get(MASK_ROW), ...get(COLS), ADD, ...set(MASK_ROW),
-    ...get(R), ...i32(1), ADD, ...set(R),
-    ...br(0),
-    END, END,
-    ...get(ROWS),
-    END,
-  ];
+  const code = rowLoop([...scoreMinMax, ...count, ...nanCheck, ...findBucket, ...writeRow]);
   // Locals: the i32 ones up to MAX_KEY, then the v128 ones.
   return [2, MAX_KEY - R + 1, 0x7f, V_KEEP - V_MIN + 1, 0x7b, ...code];
 }
