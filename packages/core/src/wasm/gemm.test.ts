@@ -69,6 +69,21 @@ describe('WebAssembly SIMD matrix products', () => {
     expect(() => simdMatmul(a, at, m, k, m - 1, { symmetric: true })).toThrow(expect.objectContaining({ code: 'SHAPE_MISMATCH' }));
   });
 
+  it('simdMatmul reads operands stored transposed', () => {
+    const [m, k, n] = [37, 150, 21];
+    const a = normals(11, m * k);
+    const b = normals(12, k * n);
+    const at = new Float32Array(k * m);
+    const bt = new Float32Array(n * k);
+    for (let i = 0; i < m; i++) for (let t = 0; t < k; t++) at[t * m + i] = a[i * k + t];
+    for (let t = 0; t < k; t++) for (let j = 0; j < n; j++) bt[j * k + t] = b[t * n + j];
+    const plain = simdMatmul(a, b, m, k, n)!;
+    // Same products in the same order: identical bits.
+    expect(Array.from(simdMatmul(at, b, m, k, n, { transposeA: true })!)).toEqual(Array.from(plain));
+    expect(Array.from(simdMatmul(a, bt, m, k, n, { transposeB: true })!)).toEqual(Array.from(plain));
+    expect(Array.from(simdMatmul(at, bt, m, k, n, { transposeA: true, transposeB: true })!)).toEqual(Array.from(plain));
+  });
+
   it('simdMatmul handles empty operands', () => {
     expect(simdMatmul(new Float32Array(0), new Float32Array(0), 3, 0, 4)).toEqual(new Float32Array(12));
     expect(simdMatmul(new Float32Array(0), new Float32Array(5), 0, 1, 5)).toEqual(new Float32Array(0));

@@ -168,6 +168,14 @@ export interface MatmulStructure {
   readonly symmetric?: boolean;
 }
 
+/** Options of {@link simdMatmul}: operands stored transposed, and their known structure. */
+export interface MatmulOptions extends MatmulStructure {
+  /** A is stored as Aᵀ, `[k, m]` row-major. */
+  readonly transposeA?: boolean;
+  /** B is stored as Bᵀ, `[n, k]` row-major. */
+  readonly transposeB?: boolean;
+}
+
 /**
  * C (`[rowsPadded][stride]`, float32) = Σ over slices of A_slice · B_slice, skipping what
  * `structure` says is zero; with `symmetric`, a chunk of rows starting at row s only computes
@@ -220,32 +228,48 @@ function products(m: number, n: number, k: number, structure: MatmulStructure, f
 /**
  * C = A·B in float32 (products summed in float32 lanes, as BLAS sgemm does), on the host in
  * WebAssembly SIMD.
- * @param a - `[m, k]` row-major
- * @param b - `[k, n]` row-major
+ * @param a - A `[m, k]` row-major (`[k, m]` with `transposeA`)
+ * @param b - B `[k, n]` row-major (`[n, k]` with `transposeB`)
  * @param m - rows of A
  * @param k - columns of A, rows of B
  * @param n - columns of B
- * @param structure - triangular operands or a symmetric result, whose known zeros (or lower
- *   triangle) are skipped
+ * @param options - operands stored transposed; triangular operands or a symmetric result,
+ *   whose known zeros (or lower triangle) are skipped
  * @returns C `[m, n]` row-major, a new array; null where WebAssembly SIMD is not available or
  *   its memory cannot hold the operands (callers then use their own loop)
  */
-export function simdMatmul(a: Float32Array, b: Float32Array, m: number, k: number, n: number, structure: MatmulStructure = {}): Float32Array | null {
-  if (structure.symmetric === true && m !== n) {
+export function simdMatmul(a: Float32Array, b: Float32Array, m: number, k: number, n: number, options: MatmulOptions = {}): Float32Array | null {
+  if (options.symmetric === true && m !== n) {
     throw new PruneError('SHAPE_MISMATCH', `simdMatmul: a symmetric product must be square, got ${m}×${n}; drop the symmetric hint`);
   }
   if (m === 0 || n === 0) return new Float32Array(m * n);
-  const result = products(m, n, k, structure, (ap, bp, start, len) => {
-    for (let i = 0; i < m; i++) ap.set(a.subarray(i * k + start, i * k + start + len), i * len);
-    for (let t = 0; t < len; t++) {
-      const src = (start + t) * n;
-      for (let j = 0; j < n; j++) bp[(j >> 2) * len * 4 + t * 4 + (j & 3)] = b[src + j];
+  const { transposeA = false, transposeB = false } = options;
+  const result = products(m, n, k, options, (ap, bp, start, len) => {
+    if (transposeA) {
+      for (let t = 0; t < len; t++) {
+        const src = (start + t) * m;
+        for (let i = 0; i < m; i++) ap[i * len + t] = a[src + i];
+      }
+    } else {
+      for (let i = 0; i < m; i++) ap.set(a.subarray(i * k + start, i * k + start + len), i * len);
+    }
+    if (transposeB) {
+      for (let j = 0; j < n; j++) {
+        const src = j * k + start;
+        const at = (j >> 2) * len * 4 + (j & 3);
+        for (let t = 0; t < len; t++) bp[at + t * 4] = b[src + t];
+      }
+    } else {
+      for (let t = 0; t < len; t++) {
+        const src = (start + t) * n;
+        for (let j = 0; j < n; j++) bp[(j >> 2) * len * 4 + t * 4 + (j & 3)] = b[src + j];
+      }
     }
   });
   if (result === null) return null;
   const { c, stride } = result;
   const out = new Float32Array(m * n);
-  if (structure.symmetric === true) {
+  if (options.symmetric === true) {
     for (let i = 0; i < m; i++) out.set(c.subarray(i * stride + i, i * stride + n), i * n + i);
     mirrorUpper(out, n);
   } else {

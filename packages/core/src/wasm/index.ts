@@ -9,4 +9,4 @@
 export * from './assemble.js';
 export { ROW_TILE, dotsBody } from './dots.js';
 export { simdAvailable, simdGram, simdMatmul, simdThreadActivity } from './gemm.js';
-export type { MatmulStructure } from './gemm.js';
+export type { MatmulOptions, MatmulStructure } from './gemm.js';
