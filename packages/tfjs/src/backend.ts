@@ -115,6 +115,9 @@ function notesFor(name: TfjsBackendName): string[] {
     notes.push('int32 is stored as float32 on the GPU (exact up to 2^24); topk, kthValue, argsort and selectMask use the reference backend.');
   }
   if (name === 'cpu') notes.push('tfjs-cpu is plain JavaScript; wasm is typically much faster for matmul.');
+  if (name === 'wasm') {
+    notes.push('matmul transposes a flagged operand before a plain product, and runs batched products on @prune/core/wasm\'s SIMD kernel: tfjs-wasm does both 6–15× slower itself.');
+  }
   return notes;
 }
 
