@@ -409,6 +409,20 @@ const LOCALS = 17;
 /** `hist + 4·keyBucket(key)` for the key in local {@link KEY}. */
 const bucketAddress = (): number[] => [...get(HIST), ...get(KEY), ...i32(BUCKET_SHIFT), SHR_U, ...i32(FIRST_NON_NEGATIVE_BUCKET), XOR, ...i32(2), SHL, ADD];
 
+/** Finds the bucket of the k-th lowest key (from the row's lowest, MIN_KEY), and BELOW, the keys under it. */
+function findBucket(): number[] {
+  return [
+    ...get(MIN_KEY), ...i32(BUCKET_SHIFT), SHR_U, ...i32(FIRST_NON_NEGATIVE_BUCKET), XOR, ...set(BUCKET),
+    ...i32(0), ...set(BELOW),
+    ...BLOCK, ...LOOP,
+    ...get(BELOW), ...get(HIST), ...get(BUCKET), ...i32(2), SHL, ADD, ...LOAD_I32(), ADD, ...tee(COUNT), ...get(K), GE_S, ...brIf(1),
+    ...get(COUNT), ...set(BELOW),
+    ...get(BUCKET), ...i32(1), ADD, ...set(BUCKET),
+    ...br(0),
+    END, END,
+  ];
+}
+
 /** Records a finished row's members in INFO: first member, member count, members to prune. */
 function rowInfo(): number[] {
   return [
@@ -472,17 +486,6 @@ function scalarRowsBody(): number[] {
     ...get(R), 0x0f,
     END,
   ];
-  // The bucket of the k-th lowest key, and the keys below it.
-  const findBucket = [
-    ...get(MIN_KEY), ...i32(BUCKET_SHIFT), SHR_U, ...i32(FIRST_NON_NEGATIVE_BUCKET), XOR, ...set(BUCKET),
-    ...i32(0), ...set(BELOW),
-    ...BLOCK, ...LOOP,
-    ...get(BELOW), ...get(HIST), ...get(BUCKET), ...i32(2), SHL, ADD, ...LOAD_I32(), ADD, ...tee(COUNT), ...get(K), GE_S, ...brIf(1),
-    ...get(COUNT), ...set(BELOW),
-    ...get(BUCKET), ...i32(1), ADD, ...set(BUCKET),
-    ...br(0),
-    END, END,
-  ];
   // Every entry outside the bucket written for good, the bucket's members collected
   // (tentatively kept), the histogram cleared.
   const writeRow = [
@@ -504,7 +507,7 @@ function scalarRowsBody(): number[] {
     END,
     ...rowInfo(),
   ];
-  const code = rowLoop([...scoreAndCount, ...nanCheck, ...findBucket, ...writeRow]);
+  const code = rowLoop([...scoreAndCount, ...nanCheck, ...findBucket(), ...writeRow]);
   return [1, LOCALS, 0x7f, ...code];
 }
 
@@ -588,16 +591,6 @@ function simdRowsBody(): number[] {
   ];
   const infBuckets = Array.from({ length: KEY_BUCKETS - INF_BUCKET }, (_, b) => [...get(HIST), ...LOAD_I32(4 * (INF_BUCKET + b)), OR]).flat();
   const nanCheck = [...get(MIN_KEY), ...i32(0), LT_S, ...infBuckets, ...IF, ...clearHistogram, ...get(R), 0x0f, END];
-  const findBucket = [
-    ...get(MIN_KEY), ...i32(BUCKET_SHIFT), SHR_U, ...i32(FIRST_NON_NEGATIVE_BUCKET), XOR, ...set(BUCKET),
-    ...i32(0), ...set(BELOW),
-    ...BLOCK, ...LOOP,
-    ...get(BELOW), ...get(HIST), ...get(BUCKET), ...i32(2), SHL, ADD, ...LOAD_I32(), ADD, ...tee(COUNT), ...get(K), GE_S, ...brIf(1),
-    ...get(COUNT), ...set(BELOW),
-    ...get(BUCKET), ...i32(1), ADD, ...set(BUCKET),
-    ...br(0),
-    END, END,
-  ];
   const collectOne = (lane: number): number[] => [
     ...get(KEYS), ...get(JB), ADD, ...LOAD_I32(4 * lane), ...set(KEY),
     ...get(MP), ...get(J), ...i32(lane), ADD, ...STORE_I32(),
@@ -627,7 +620,7 @@ function simdRowsBody(): number[] {
     ...clearHistogram,
     ...rowInfo(),
   ];
-  const code = rowLoop([...scoreMinMax, ...count, ...nanCheck, ...findBucket, ...writeRow]);
+  const code = rowLoop([...scoreMinMax, ...count, ...nanCheck, ...findBucket(), ...writeRow]);
   // Locals: the i32 ones up to MAX_KEY, then the v128 ones.
   return [2, MAX_KEY - R + 1, 0x7f, V_KEEP - V_MIN + 1, 0x7b, ...code];
 }
