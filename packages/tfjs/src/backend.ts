@@ -170,7 +170,7 @@ export async function createTfjsBackend(options: TfjsBackendOptions = {}): Promi
       return new Uint8Array(v);
     },
     downloadSync(handle, _shape, dtype) {
-      return readData(handle, dtype);
+      return readData(handle, dtype, name === 'wasm');
     },
     dispose(handle) {
       handle.dispose();

@@ -4,10 +4,15 @@ import * as tf from '@tensorflow/tfjs-core';
 /** A kernel input: a tfjs tensor with the shape and dtype core keeps for it. */
 export type Ref = TensorRef<tf.Tensor>;
 
-/** Reads a tfjs tensor into a new typed array of `dtype`'s storage class (always a copy). */
-export function readData(t: tf.Tensor, dtype: DType): TypedArray {
+/**
+ * Reads a tfjs tensor into a new typed array of `dtype`'s storage class that the caller owns.
+ * @param fresh - the tensor's tfjs backend returns a new array from `dataSync` (wasm slices
+ *   one out of its heap), so an array of the right class is handed over without a second copy
+ */
+export function readData(t: tf.Tensor, dtype: DType, fresh = false): TypedArray {
   const v = t.dataSync() as ArrayLike<number>;
-  // tfjs may hand out its own storage (the cpu backend does), so copy before returning.
+  // Otherwise tfjs may hand out its own storage (the cpu backend does): copy.
+  if (fresh && v instanceof (dtype === 'float32' ? Float32Array : dtype === 'int32' ? Int32Array : Uint8Array)) return v;
   if (dtype === 'float32') return new Float32Array(v);
   if (dtype === 'int32') return new Int32Array(v);
   return new Uint8Array(v);
