@@ -25,7 +25,7 @@ export type { BoolTensor, Float32Tensor, Int32Tensor } from './tensor.js';
 export { dispose, keep, tidy } from './scope.js';
 export type { TidyResult } from './scope.js';
 export { Random } from './random.js';
-export { builtinModule, pruneThreads, setPruneThreads } from './threads.js';
+export { TASK_BUSY, TASK_DONE, TASK_FAILED, TASK_IDLE, TASK_STATE, builtinModule, pruneThreads, serveTasks, setPruneThreads } from './threads.js';
 export * from './progress.js';
 export { areaInterpolate } from './area-interpolate.js';
 export type { MapSize } from './area-interpolate.js';

@@ -52,3 +52,44 @@ export function setPruneThreads(n: number): void {
 export function pruneThreads(): number {
   return threads;
 }
+
+// The hand-off protocol of every worker pool: word TASK_STATE of a worker's control words
+// (an Int32Array over shared memory) moves IDLE → BUSY (the caller posted a task) → DONE or
+// FAILED (the worker finished) → IDLE (the caller collected it).
+
+/** Slot of a worker's task state in its control words. @internal */
+export const TASK_STATE = 0;
+/** Task state: waiting for a task. @internal */
+export const TASK_IDLE = 0;
+/** Task state: a task is posted. @internal */
+export const TASK_BUSY = 1;
+/** Task state: the task finished. @internal */
+export const TASK_DONE = 2;
+/** Task state: the task threw; the caller redoes or reports it. @internal */
+export const TASK_FAILED = 3;
+
+/**
+ * A worker thread's loop: sleeps until a task is posted, runs it, reports DONE — or FAILED
+ * if it throws, since the caller is blocked waiting for the word — and waits for the next.
+ * @param control - the worker's control words
+ * @param run - runs the posted task
+ * @internal
+ */
+export function serveTasks(control: Int32Array, run: () => void): never {
+  for (;;) {
+    // Sleep through IDLE and through our own DONE/FAILED until the caller has collected them.
+    let state = Atomics.load(control, TASK_STATE);
+    while (state !== TASK_BUSY) {
+      Atomics.wait(control, TASK_STATE, state);
+      state = Atomics.load(control, TASK_STATE);
+    }
+    let result = TASK_DONE;
+    try {
+      run();
+    } catch {
+      result = TASK_FAILED;
+    }
+    Atomics.store(control, TASK_STATE, result);
+    Atomics.notify(control, TASK_STATE);
+  }
+}

@@ -1,4 +1,36 @@
-import { ADD, BLOCK, END, F32X4_MUL, GE_U, LOOP, LT_U, MUL, assembleModule, br, brIf, get, i32, load, set, simd, store, tee } from '@prune/core/wasm';
+import {
+  ADD,
+  BLOCK,
+  ELSE,
+  END,
+  EQZ,
+  F32X4_MUL,
+  F32X4_SPLAT,
+  F32X4_SUB,
+  F32_DIV,
+  F32_MUL,
+  F32_NE,
+  F32_SUB,
+  F32_ZERO,
+  GE_U,
+  IF,
+  LOAD8_U,
+  LOAD_F32,
+  LOOP,
+  LT_U,
+  MUL,
+  STORE_F32,
+  assembleModule,
+  br,
+  brIf,
+  get,
+  i32,
+  load,
+  reserveMemory,
+  set,
+  store,
+  tee,
+} from '@prune/core/wasm';
 
 // SparseGPT's column loop over a block's rows for a mask chosen beforehand, in WebAssembly
 // SIMD: for each pruned weight, err = w / U[c,c] and w[c+1:] −= err·U[c, c+1:], four columns
@@ -26,30 +58,16 @@ const P_END = 14;
 const E = 15; // f32
 const EV = 16; // v128
 
-const LOAD8_U = [0x2d, 0, 0];
-const loadF32 = (): number[] => [0x2a, 2, 0];
-const storeF32 = (): number[] => [0x38, 2, 0];
-const F32_ZERO = [0x43, 0, 0, 0, 0];
-const F32_NE = 0x5c;
-const F32_SUB = 0x93;
-const F32_MUL = 0x94;
-const F32_DIV = 0x95;
-const I32_EQZ = 0x45;
-const IF = [0x04, 0x40];
-const ELSE = 0x05;
-const F32X4_SPLAT = simd(0x13);
-const F32X4_SUB = simd(0xe5);
-
 /** `while (cond) body` */
-const whileLoop = (cond: number[], body: number[]): number[] => [...BLOCK, ...LOOP, ...cond, I32_EQZ, ...brIf(1), ...body, ...br(0), END, END];
+const whileLoop = (cond: number[], body: number[]): number[] => [...BLOCK, ...LOOP, ...cond, EQZ, ...brIf(1), ...body, ...br(0), END, END];
 
 function obsBody(): number[] {
   const columnStep = [
     // the pruned weight's error, then the update of the row's later columns
     ...get(W_ROW), ...get(C), ...i32(4), MUL, ADD, ...tee(P),
-    ...loadF32(), ...get(U_ROW), ...get(C), ...i32(4), MUL, ADD, ...loadF32(), F32_DIV, ...set(E),
-    ...get(E_ROW), ...get(C), ...i32(4), MUL, ADD, ...get(E), ...storeF32(),
-    ...get(P), ...F32_ZERO, ...storeF32(),
+    ...LOAD_F32(), ...get(U_ROW), ...get(C), ...i32(4), MUL, ADD, ...LOAD_F32(), F32_DIV, ...set(E),
+    ...get(E_ROW), ...get(C), ...i32(4), MUL, ADD, ...get(E), ...STORE_F32(),
+    ...get(P), ...F32_ZERO, ...STORE_F32(),
     ...get(E), ...F32_ZERO, F32_NE,
     ...IF,
     ...get(E), ...F32X4_SPLAT, ...set(EV),
@@ -61,16 +79,16 @@ function obsBody(): number[] {
       ...get(Q), ...i32(16), ADD, ...set(Q),
     ]),
     ...whileLoop([...get(P), ...get(P_END), LT_U], [
-      ...get(P), ...get(P), ...loadF32(), ...get(E), ...get(Q), ...loadF32(), F32_MUL, F32_SUB, ...storeF32(),
+      ...get(P), ...get(P), ...LOAD_F32(), ...get(E), ...get(Q), ...LOAD_F32(), F32_MUL, F32_SUB, ...STORE_F32(),
       ...get(P), ...i32(4), ADD, ...set(P),
       ...get(Q), ...i32(4), ADD, ...set(Q),
     ]),
     END,
   ];
   const perColumn = [
-    ...get(K_ROW), ...get(C), ADD, ...LOAD8_U,
+    ...get(K_ROW), ...get(C), ADD, ...LOAD8_U(),
     ...IF,
-    ...get(E_ROW), ...get(C), ...i32(4), MUL, ADD, ...F32_ZERO, ...storeF32(),
+    ...get(E_ROW), ...get(C), ...i32(4), MUL, ADD, ...F32_ZERO, ...STORE_F32(),
     ELSE,
     ...columnStep,
     END,
@@ -146,16 +164,8 @@ export function obsRowsSimd(b: ObsRows, from: number, to: number): boolean {
   const wAt = uBytes;
   const errAt = wAt + chunk * rowBytes;
   const keepAt = errAt + chunk * rowBytes;
-  const need = keepAt + chunk * count;
-  const have = memory!.buffer.byteLength;
-  if (need > have) {
-    try {
-      memory!.grow(Math.ceil((need - have) / 65536));
-    } catch {
-      return false;
-    }
-  }
-  const buffer = memory!.buffer;
+  const buffer = reserveMemory(memory!, keepAt + chunk * count);
+  if (buffer === null) return false;
   const u = new Float32Array(buffer, 0, count * count);
   for (let c = 0; c < count; c++) u.set(b.u.subarray(b.uAt + c * b.uStride, b.uAt + c * b.uStride + count), c * count);
   const w = new Float32Array(buffer, wAt, chunk * count);

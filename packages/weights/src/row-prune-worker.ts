@@ -1,7 +1,8 @@
 import { type MessagePort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { serveTasks } from '@prune/core';
 import { obsBlockRows, tileObsBlock } from './obs-block.js';
 import { pruneGroupsLowest, pruneRowsLowest } from './row-prune.js';
-import { BUSY, COLS, DONE, FAILED, FLAGS, GROUP, HAS_MASK, HAS_SCALE, KIND, KIND_OBS, KIND_ROWS, PARAM, READY, ROWS, SHARED_OUTPUT, START, STATE, type SharedOutputs, tileBuffers } from './row-workers.js';
+import { COLS, FLAGS, GROUP, HAS_MASK, HAS_SCALE, KIND, KIND_OBS, KIND_ROWS, PARAM, READY, ROWS, SHARED_OUTPUT, START, type SharedOutputs, tileBuffers } from './row-workers.js';
 
 // A pool worker of row-workers.ts: waits for a tile, prunes it in place in the shared
 // buffer or straight into the caller's shared outputs (or runs a SparseGPT block's rows), reports DONE (or FAILED on any
@@ -40,20 +41,4 @@ function runTask(): void {
   else pruneGroupsLowest(args, c[PARAM], c[GROUP]);
 }
 
-for (;;) {
-  // Sleep through IDLE and through our own DONE/FAILED until the caller has collected them.
-  let state = Atomics.load(c, STATE);
-  while (state !== BUSY) {
-    Atomics.wait(c, STATE, state);
-    state = Atomics.load(c, STATE);
-  }
-  // Whatever goes wrong, the caller must hear back: it is blocked waiting for this word.
-  let result = DONE;
-  try {
-    runTask();
-  } catch {
-    result = FAILED;
-  }
-  Atomics.store(c, STATE, result);
-  Atomics.notify(c, STATE);
-}
+serveTasks(c, runTask);

@@ -1,6 +1,6 @@
 import { KEY_BUCKETS, PruneError, keyBucket, lowestKeysPivot } from '@prune/core';
 import { KIND_GROUPS, KIND_ROWS, runRows } from './row-workers.js';
-import { ADD, AND, BLOCK, END, EQ, F32_ABS, F32_MUL, F32X4_MUL, GE_S, GE_U, IF, LOAD_F32, LOAD_I32, LOOP, LT_S, LT_U, OR, REINTERPRET, SELECT, SHL, SHR_S, SHR_U, STORE8, STORE_I32, SUB, XOR, assembleModule, br, brIf, get, i32, set, simd, tee } from '@prune/core/wasm';
+import { ADD, AND, BLOCK, END, EQ, F32_ABS, F32_MUL, F32X4_MUL, GE_S, GE_U, IF, LOAD_F32, LOAD_I32, LOOP, LT_S, LT_U, OR, REINTERPRET, SELECT, SHL, SHR_S, SHR_U, STORE8, STORE_I32, SUB, XOR, assembleModule, br, brIf, reserveMemory, get, i32, set, simd, tee } from '@prune/core/wasm';
 
 // Fused host kernels of the row-wise pruners (magnitude per row, Wanda, their N:M forms and
 // magnitude's per-matrix threshold): score → select → apply in one pass over each row of a
@@ -371,7 +371,6 @@ export function pruneMatrixThreshold(args: RowPruneArgs, sparsity: number): numb
 
 /** Weights per kernel call: the chunk of rows copied into the kernel's memory at once. */
 const WASM_CHUNK = 1 << 17;
-const WASM_PAGE = 1 << 16;
 const HIST_BYTES = 4 * KEY_BUCKETS;
 
 // Parameters of rows(): byte pointers into the memory, and counts.
@@ -697,7 +696,7 @@ function pruneRowsWasm(args: RowPruneArgs, k: number, from: number, to: number):
   const memberKeysAt = membersAt + 4 * (n + 1);
   const end = memberKeysAt + 4 * (n + 1);
   const memory = wasmMemory;
-  if (memory.buffer.byteLength < end) memory.grow(Math.ceil((end - memory.buffer.byteLength) / WASM_PAGE));
+  if (reserveMemory(memory, end) === null) return false;
   if (memoryF32.buffer !== memory.buffer) {
     memoryF32 = new Float32Array(memory.buffer);
     memoryI32 = new Int32Array(memory.buffer);

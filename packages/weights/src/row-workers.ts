@@ -1,4 +1,4 @@
-import { builtinModule, pruneThreads } from '@prune/core';
+import { TASK_BUSY, TASK_DONE, TASK_FAILED, TASK_IDLE, TASK_STATE, builtinModule, pruneThreads } from '@prune/core';
 import type { RowPruneArgs } from './row-prune.js';
 
 // Worker threads for the fused row kernels. Rows are independent, so a matrix is cut into
@@ -12,9 +12,8 @@ import type { RowPruneArgs } from './row-prune.js';
 /** Float32 entries of one worker tile: 4 MiB, a few milliseconds of work per tile. */
 export const TILE = 1 << 20;
 
-// Control words (Int32Array over the control buffer).
-/** Slot of the worker's state. */
-export const STATE = 0;
+// Control words (Int32Array over the control buffer): word 0 is the task state of core's
+// worker protocol (TASK_STATE, served by serveTasks in the worker), then:
 /** Slot of the task's kernel: {@link KIND_ROWS}, {@link KIND_GROUPS} or {@link KIND_OBS}. */
 export const KIND = 1;
 /** Slot of the tile's row count. */
@@ -34,14 +33,6 @@ export const READY = 8;
 /** Number of control words. */
 export const CONTROL_WORDS = 9;
 
-/** State: waiting for a task. */
-export const IDLE = 0;
-/** State: a task is posted. */
-export const BUSY = 1;
-/** State: the task finished; the tile holds the pruned rows. */
-export const DONE = 2;
-/** State: the task failed (a NaN score); the caller redoes the tile to raise the error. */
-export const FAILED = 3;
 
 /** Kernel: the k lowest scores of each row. */
 export const KIND_ROWS = 0;
@@ -203,7 +194,7 @@ export interface TiledWork {
   readonly tileRows: number;
   /** Worker threads wanted besides the caller (0: the caller alone). */
   readonly helpers: number;
-  /** Copies a tile's inputs into the worker's buffers and fills its control words but STATE. */
+  /** Copies a tile's inputs into the worker's buffers and fills its control words but TASK_STATE. */
   post(h: TileWorker, start: number, end: number): void;
   /** Copies a finished tile's outputs back. */
   collect(h: TileWorker, start: number, end: number): void;
@@ -241,8 +232,8 @@ export function runTiled(work: TiledWork): void {
           work.post(h, next, end);
           h.start = next;
           h.end = end;
-          Atomics.store(h.control, STATE, BUSY);
-          Atomics.notify(h.control, STATE);
+          Atomics.store(h.control, TASK_STATE, TASK_BUSY);
+          Atomics.notify(h.control, TASK_STATE);
           next = end;
         }
       }
@@ -254,25 +245,25 @@ export function runTiled(work: TiledWork): void {
       const waitForOne = next >= rows || failed >= 0;
       for (const h of helpers) {
         if (h.start < 0) continue;
-        if (waitForOne) Atomics.wait(h.control, STATE, BUSY);
-        const state = Atomics.load(h.control, STATE);
-        if (state === BUSY) continue;
-        if (state === FAILED && (failed < 0 || h.start < failed)) failed = h.start;
-        if (state === DONE) {
+        if (waitForOne) Atomics.wait(h.control, TASK_STATE, TASK_BUSY);
+        const state = Atomics.load(h.control, TASK_STATE);
+        if (state === TASK_BUSY) continue;
+        if (state === TASK_FAILED && (failed < 0 || h.start < failed)) failed = h.start;
+        if (state === TASK_DONE) {
           tilesByWorkers++;
           work.collect(h, h.start, h.end);
         }
         h.start = -1;
-        Atomics.store(h.control, STATE, IDLE);
+        Atomics.store(h.control, TASK_STATE, TASK_IDLE);
       }
     }
   } finally {
     // On any exit every worker is idle again: none still writes into its tile.
     for (const h of helpers) {
       if (h.start < 0) continue;
-      Atomics.wait(h.control, STATE, BUSY);
+      Atomics.wait(h.control, TASK_STATE, TASK_BUSY);
       h.start = -1;
-      Atomics.store(h.control, STATE, IDLE);
+      Atomics.store(h.control, TASK_STATE, TASK_IDLE);
     }
   }
   // Rows before the failing one in that tile were never written out: the tile stayed in

@@ -2,7 +2,7 @@ import { div, mul, square } from '../ops/elementwise.js';
 import { reshape } from '../ops/layout.js';
 import { sum } from '../ops/reduce.js';
 import type { Tensor } from '../tensor.js';
-import { ADD, AND, F32_MUL, F64_ADD, F64_PROMOTE, GE_U, LT_U, MUL, assembleModule, get, i32, set, simd, tee, uleb } from '../wasm/assemble.js';
+import { ADD, AND, F32_MUL, F64_ADD, F64_PROMOTE, GE_U, LT_U, MUL, assembleModule, get, i32, reserveMemory, set, simd, tee, uleb } from '../wasm/assemble.js';
 import type { AccumulatorOptions, BatchInfo, CalibrationAccumulation, CalibrationWeighting, UpdateOptions } from './batch.js';
 import { RunningAverage } from './running.js';
 
@@ -73,7 +73,6 @@ export function columnSqScalar(x: Float32Array, tokens: number, d: number): Floa
 
 /** Bytes of the batch copied into the kernel's memory per call. */
 const CHUNK_BYTES = 1 << 20;
-const PAGE = 1 << 16;
 
 // Parameters and locals of colsq(x, tokens, acc): byte pointers and the token count.
 const X = 0;
@@ -175,7 +174,7 @@ function columnSqSimd(x: Float32Array, tokens: number, d: number): Float64Array 
   const accBytes = (8 * d + 15) & ~15;
   const chunkTokens = Math.max(4, Math.floor(CHUNK_BYTES / (4 * d)) & ~3);
   const needed = accBytes + 4 * d * Math.min(tokens, chunkTokens);
-  if (memory.buffer.byteLength < needed) memory.grow(Math.ceil((needed - memory.buffer.byteLength) / PAGE));
+  if (reserveMemory(memory, needed) === null) return null;
   if (memoryF32.buffer !== memory.buffer) {
     memoryF32 = new Float32Array(memory.buffer);
     memoryF64 = new Float64Array(memory.buffer);

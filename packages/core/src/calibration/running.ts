@@ -83,6 +83,10 @@ export class RunningAverage {
   readonly #accumulation: CalibrationAccumulation;
   readonly #hostScale: number;
   readonly #symmetric: boolean;
+  /** Entries of the state. */
+  readonly #size: number;
+  /** Entries per row of the state (its last axis). */
+  readonly #rowLength: number;
   #state: Tensor | undefined;
   #host32: Float32Array | undefined;
   #host: Float64Array | undefined;
@@ -120,6 +124,8 @@ export class RunningAverage {
     this.#accumulation = accumulation;
     this.#hostScale = hostScale;
     this.#symmetric = symmetric;
+    this.#size = shape.reduce((a, b) => a * b, 1);
+    this.#rowLength = shape[shape.length - 1];
   }
 
   /** d_in. */
@@ -219,15 +225,6 @@ export class RunningAverage {
       this.#accumulate((this.#host ??= new Float64Array(this.#size)), batch, this.#rowLength, ratio, this.#hostScale / nNew);
     }
     this.#advance(x, nNew, info);
-  }
-
-  get #size(): number {
-    return this.#shape.reduce((a, b) => a * b, 1);
-  }
-
-  /** Entries per row of the state (its last axis). */
-  get #rowLength(): number {
-    return this.#shape[this.#shape.length - 1];
   }
 
   #advance(x: Tensor, nNew: number, info: BatchInfo): void {

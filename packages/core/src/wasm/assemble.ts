@@ -78,10 +78,20 @@ export const GE_S = 0x4e;
 export const GE_U = 0x4f;
 /** `select`. */
 export const SELECT = 0x1b;
+/** `i32.eqz`. */
+export const EQZ = 0x45;
+/** `f32.ne`. */
+export const F32_NE = 0x5c;
 /** `f32.abs`. */
 export const F32_ABS = 0x8b;
+/** `f32.sub`. */
+export const F32_SUB = 0x93;
 /** `f32.mul`. */
 export const F32_MUL = 0x94;
+/** `f32.div`. */
+export const F32_DIV = 0x95;
+/** `f32.const 0`. */
+export const F32_ZERO = [0x43, 0, 0, 0, 0];
 /** `f64.add`. */
 export const F64_ADD = 0xa0;
 /** `f64.promote_f32`. */
@@ -94,6 +104,8 @@ export const BLOCK = [0x02, 0x40];
 export const LOOP = [0x03, 0x40];
 /** `if` (no result). */
 export const IF = [0x04, 0x40];
+/** `else`. */
+export const ELSE = 0x05;
 /** `end`. */
 export const END = 0x0b;
 /** `br depth`. */
@@ -112,8 +124,12 @@ export const store = (offset: number): number[] => [...simd(0x0b), 0, ...uleb(of
 export const v128const = (bytes: number[]): number[] => [...simd(0x0c), ...bytes];
 /** `v128.const 0`. */
 export const ZERO = v128const(new Array<number>(16).fill(0));
+/** `f32x4.splat`. */
+export const F32X4_SPLAT = simd(0x13);
 /** `f32x4.add`. */
 export const F32X4_ADD = simd(0xe4);
+/** `f32x4.sub`. */
+export const F32X4_SUB = simd(0xe5);
 /** `f32x4.mul`. */
 export const F32X4_MUL = simd(0xe6);
 /** `i32.load` at a constant offset (4-byte aligned). */
@@ -122,6 +138,10 @@ export const LOAD_I32 = (offset = 0): number[] => [0x28, 2, ...uleb(offset)];
 export const STORE_I32 = (offset = 0): number[] => [0x36, 2, ...uleb(offset)];
 /** `i32.store8` at a constant offset. */
 export const STORE8 = (offset = 0): number[] => [0x3a, 0, ...uleb(offset)];
+/** `i32.load8_u` at a constant offset. */
+export const LOAD8_U = (offset = 0): number[] => [0x2d, 0, ...uleb(offset)];
+/** `f32.store` at a constant offset (4-byte aligned). */
+export const STORE_F32 = (offset = 0): number[] => [0x38, 2, ...uleb(offset)];
 /** `f32.load` at a constant offset. */
 export const LOAD_F32 = (offset = 0): number[] => [0x2a, 2, ...uleb(offset)];
 /** `f64.store` at a constant offset (8-byte aligned). */
@@ -177,4 +197,23 @@ export function assembleModule(functions: readonly AssembledFunction[], sharedMa
     ...section(10, [...uleb(functions.length), ...functions.flatMap((f) => [...uleb(f.body.length), ...f.body])]),
   ];
   return new Uint8Array(bytes);
+}
+
+/**
+ * Grows a kernel's memory to hold at least `bytes`.
+ * @param memory - the memory the kernel modules import
+ * @param bytes - bytes needed
+ * @returns its (possibly new) buffer; null when it cannot grow that far (callers then fall back
+ *   to their JavaScript loop)
+ */
+export function reserveMemory(memory: WebAssembly.Memory, bytes: number): ArrayBufferLike | null {
+  const have = memory.buffer.byteLength;
+  if (bytes > have) {
+    try {
+      memory.grow(Math.ceil((bytes - have) / 65536));
+    } catch {
+      return null;
+    }
+  }
+  return memory.buffer;
 }

@@ -95,23 +95,14 @@ export function runChunks(kernel: SliceKernel, job: SliceJob, first: number, ste
   }
 }
 
-// Control words of a worker (Int32Array over a shared buffer): its state, then the job.
-/** Slot of the worker's state. */
-export const STATE = 0;
+// Control words of a worker (Int32Array over a shared buffer): its task state (core's
+// TASK_STATE), then READY, then the job.
 /** Slot the worker sets to 1 once it runs. */
 export const READY = 1;
 /** First slot of the job: its fields in {@link SliceJob} order, then the first chunk and the step. */
 export const JOB = 2;
 /** Number of control words. */
 export const CONTROL_WORDS = JOB + 13;
-/** State: waiting for a job. */
-export const IDLE = 0;
-/** State: a job is posted. */
-export const BUSY = 1;
-/** State: the job is done. */
-export const DONE = 2;
-/** State: the job failed (a trap); the caller raises it. */
-export const FAILED = 3;
 
 /** Writes a job and its share of chunks into a worker's control words. */
 export function postJob(control: Int32Array, job: SliceJob, first: number, step: number): void {

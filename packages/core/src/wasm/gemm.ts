@@ -4,18 +4,15 @@
 // four columns ([group][t][4]); chunks of 32 rows of A stay in L1 while every tile of B passes
 // over them, and the kernel adds each slice's products into C.
 import { PruneError } from '../errors.js';
-import { builtinModule, pruneThreads } from '../threads.js';
+import { TASK_BUSY, TASK_FAILED, TASK_IDLE, TASK_STATE, builtinModule, pruneThreads } from '../threads.js';
+import { reserveMemory } from './assemble.js';
 import { ROW_TILE } from './dots.js';
 import {
-  BUSY,
   CHUNK_ROWS,
   CONTROL_WORDS,
-  FAILED,
-  IDLE,
   READY,
   SHARED_PAGES,
   SLICE,
-  STATE,
   type SliceJob,
   type SliceKernel,
   compileSliceKernel,
@@ -84,23 +81,9 @@ function kernelFor(dim: number): SliceKernel | null {
  * where they do not, {@link simdMatmul} and {@link simdGram} return null.
  */
 export function simdAvailable(): boolean {
-  return kernelFor(2) !== null;
+  return kernelFor(SLICE) !== null;
 }
 
-/** The kernel memory, grown to at least `bytes`; null when it cannot grow that far. */
-function reserve(bytes: number): ArrayBufferLike | null {
-  const mem = kernelMemory();
-  if (mem === null) return null;
-  const have = mem.buffer.byteLength;
-  if (bytes > have) {
-    try {
-      mem.grow(Math.ceil((bytes - have) / 65536));
-    } catch {
-      return null;
-    }
-  }
-  return mem.buffer;
-}
 
 /** Control words of up to `n` running workers, starting any missing ones (which join later calls once running). */
 function helpers(n: number): Int32Array[] {
@@ -132,8 +115,8 @@ function runSlice(kernel: SliceKernel, job: SliceJob): void {
   if (workers.length > 0) slicesByWorkers++;
   workers.forEach((control, w) => {
     postJob(control, job, w + 1, step);
-    Atomics.store(control, STATE, BUSY);
-    Atomics.notify(control, STATE);
+    Atomics.store(control, TASK_STATE, TASK_BUSY);
+    Atomics.notify(control, TASK_STATE);
   });
   let failed = false;
   try {
@@ -141,9 +124,9 @@ function runSlice(kernel: SliceKernel, job: SliceJob): void {
   } finally {
     // Whatever happened here, no worker may still be writing into C afterwards.
     for (const control of workers) {
-      Atomics.wait(control, STATE, BUSY);
-      failed ||= Atomics.load(control, STATE) === FAILED;
-      Atomics.store(control, STATE, IDLE);
+      Atomics.wait(control, TASK_STATE, TASK_BUSY);
+      failed ||= Atomics.load(control, TASK_STATE) === TASK_FAILED;
+      Atomics.store(control, TASK_STATE, TASK_IDLE);
     }
   }
   if (failed) throw new PruneError('KERNEL_UNAVAILABLE', 'a worker thread of the WebAssembly matrix product failed; call setPruneThreads(1) to compute on the calling thread only');
@@ -193,7 +176,8 @@ function products(m: number, n: number, k: number, structure: MatmulStructure, f
   // every row of a chunk would map to the same L1 set, and the stores would evict each other.
   const stride = groups * 16 + 64;
   const cBytes = rows * stride;
-  const buffer = reserve(aBytes + bBytes + cBytes);
+  const mem = kernelMemory();
+  const buffer = mem === null ? null : reserveMemory(mem, aBytes + bBytes + cBytes);
   if (buffer === null) return null;
   const aAt = 0;
   const bAt = aBytes;

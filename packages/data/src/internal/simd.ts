@@ -11,6 +11,7 @@ import {
   ADD,
   F32X4_ADD,
   F32X4_MUL,
+  F32X4_SUB,
   LOAD_F32,
   LOAD_I32,
   MUL,
@@ -26,6 +27,7 @@ import {
   i32,
   i32Bytes,
   load,
+  reserveMemory,
   set,
   simd,
   store,
@@ -61,7 +63,7 @@ function nearestBody(): number[] {
   const perGroup = [
     ...get(8), ...load(0),
     ...get(7), ...load(0), 0x22, 15, ...get(15), ...F32X4_ADD,
-    ...simd(0xe5), ...set(13), // f32x4.sub
+    ...F32X4_SUB, ...set(13),
     ...get(13), ...get(9), ...simd(0x43), ...set(14), // f32x4.lt
     ...get(9), ...get(10), ...get(13), ...simd(0xe8), ...get(14), ...BITSELECT, ...set(10), // m2
     ...get(12), ...get(11), ...get(14), ...BITSELECT, ...set(11), // i1
@@ -107,7 +109,7 @@ function sqdistBody(dim: number): number[] {
     perRow.push(
       ...get(6), ...i32(vec * 4), ADD, ...set(8),
       0x03, 0x40,
-      ...get(6), ...load(0), ...get(7), ...load(0), ...simd(0xe5), 0x22, 10, ...get(10), ...F32X4_MUL, ...set(10),
+      ...get(6), ...load(0), ...get(7), ...load(0), ...F32X4_SUB, 0x22, 10, ...get(10), ...F32X4_MUL, ...set(10),
       ...get(9), ...get(10), ...PROMOTE, ...F64X2_ADD, ...set(9),
       ...get(9), ...get(10), ...get(10), ...high, ...PROMOTE, ...F64X2_ADD, ...set(9),
       ...get(6), ...i32(16), ADD, ...set(6),
@@ -282,10 +284,10 @@ export function prepareCentroids(centroids: Float64Array, k: number, dim: number
   if (getKernel(dim) === null) return null;
   for (let j = 0; j < k; j++) if (!(norms[j] < MAX_NORM)) return null;
   const groups = Math.ceil(k / 4);
-  layout = layoutOf(k, dim, groups, withSums);
-  const have = memory!.buffer.byteLength;
-  if (layout.end > have) memory!.grow(Math.ceil((layout.end - have) / 65536));
-  const buffer = memory!.buffer;
+  const next = layoutOf(k, dim, groups, withSums);
+  const buffer = reserveMemory(memory!, next.end);
+  if (buffer === null) return null;
+  layout = next;
   const c = new Float32Array(buffer, layout.cT, groups * 4 * dim);
   c.fill(0);
   for (let j = 0; j < k; j++) {
